@@ -1,0 +1,42 @@
+# fargate-lab: the two commands a newcomer runs (README), plus bench.
+PYTHON ?= python3
+VENV := .venv
+PY := $(VENV)/bin/python
+STAMP := $(VENV)/.installed
+
+# On this project's machines there is no internet; the shared mirror of the
+# public traces stands in for it when present (see README, "Traces").
+SHARED_TRACES := $(abspath ../shared/traces)
+ifneq ($(wildcard $(SHARED_TRACES)/README.md),)
+export FARGATE_LAB_TRACE_MIRROR ?= $(SHARED_TRACES)
+endif
+
+.PHONY: setup test test-slow lint demo bench clean
+
+$(STAMP): pyproject.toml
+	test -d $(VENV) || $(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --quiet --upgrade pip
+	$(PY) -m pip install --quiet -e '.[test]'
+	touch $(STAMP)
+
+setup: $(STAMP)
+
+lint: $(STAMP)
+	$(VENV)/bin/ruff check .
+	$(VENV)/bin/ruff format --check .
+
+test: lint
+	$(PY) -m pytest -n 2 -q
+
+# Long request-level validations (ciw at utilisation 0.95), kept out of `make test`.
+test-slow: $(STAMP)
+	$(PY) -m pytest -n 2 -q -m slow
+
+demo: $(STAMP)
+	$(VENV)/bin/fargate-lab demo --out demo-output
+
+bench: $(STAMP)
+	$(PY) benchmarks/bench_sim.py --profile
+
+clean:
+	rm -rf $(VENV) demo-output .pytest_cache
