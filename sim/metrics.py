@@ -1,0 +1,411 @@
+"""Per-period metrics as CloudWatch publishes them, and the run summary.
+
+Flat records (DESIGN.md convention 7): the simulation fills tick arrays; this module turns
+them into one row per metric period (60 s, or 20 s high resolution) with the ECS and ALB
+metrics under their CloudWatch names (shared/reference/fargate-and-ecs.md, "Metrics"), plus
+model columns in lower case (``supply_tasks``, ``demand_tasks``, ...). Everything is computed
+with vector operations over whole periods.
+
+Latency per period (TargetResponseTime, in seconds as CloudWatch reports it): the M/M/k
+response-time distribution of one task (sim/serving.py) at the period's served-weighted mean
+utilisation, shifted by the served-weighted mean excess-backlog wait. The period's mean is
+the served-weighted mean of the per-tick means (exact under the per-tick model).
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping
+from dataclasses import dataclass
+
+import numpy as np
+from scipy.optimize import brentq
+
+from policies.base import METRIC_NAMES, MetricHistory
+from sim.queueing import MMkTable, mixture_quantile, response_quantile
+
+#: Model columns kept beside the CloudWatch ones.
+EXTRA_COLUMNS: tuple[str, ...] = (
+    "rate_rps",
+    "served",
+    "failed",
+    "backlog",
+    "supply_tasks",
+    "demand_tasks",
+    "utilisation",
+    "queue_wait_s",
+)
+
+
+@dataclass(frozen=True)
+class ServingModel:
+    """The per-task queue the latency comes from."""
+
+    capacity_rps: float
+    workers: int
+    tick: float
+    idle_cpu: float
+    memory_base: float
+    memory_per_cpu: float
+
+    @property
+    def mu(self) -> float:
+        """Service rate of one worker (1/s): capacity is k workers at mu each."""
+        return self.capacity_rps / self.workers
+
+
+def max_utilisation_for_p99(model: ServingModel, p99_s: float, rho_cap: float) -> float:
+    """Largest per-task utilisation whose M/M/k p99 meets ``p99_s`` (0 if none does)."""
+
+    def f(rho: float) -> float:
+        return float(response_quantile(0.99, model.workers, model.mu, rho)) - p99_s
+
+    if f(0.0) > 0:
+        return 0.0
+    if f(rho_cap) <= 0:
+        return rho_cap
+    return brentq(f, 0.0, rho_cap, xtol=1e-9)
+
+
+#: Columns computed lazily, in one vectorised pass, only when read (or at the end).
+LATENCY_COLUMNS: frozenset[str] = frozenset(
+    {
+        "TargetResponseTime",
+        "TargetResponseTime_p50",
+        "TargetResponseTime_p90",
+        "TargetResponseTime_p99",
+        "utilisation",
+        "queue_wait_s",
+    }
+)
+
+
+class MetricStore:
+    """Preallocated per-period columns, filled as periods complete.
+
+    Two groups, so that a policy observing every minute pays only for what it reads:
+    counts, CPU and memory are aggregated as soon as a period's ticks are computed
+    (:meth:`fill`, a few operations per call); latency columns, which need the queueing
+    tables tick by tick, are computed in one pass over all pending periods the first time
+    one of them is read (:meth:`ensure_latency`).
+    """
+
+    def __init__(
+        self,
+        n_periods: int,
+        period_s: float,
+        ticks_per_period: int,
+        model: ServingModel,
+        table: MMkTable,
+        rho_slo: float,
+        ticks: dict[str, np.ndarray],
+    ) -> None:
+        self.n_periods = n_periods
+        self.period_s = period_s
+        self.tpp = ticks_per_period
+        self.model = model
+        self.table = table
+        self.rho_slo = rho_slo
+        self.ticks = ticks
+        self.n_ticks = len(ticks["arrivals"])
+        self.start = np.arange(n_periods, dtype=float) * period_s
+        self.columns = {
+            name: np.full(n_periods, np.nan) for name in (*METRIC_NAMES, *EXTRA_COLUMNS)
+        }
+        # Prefix sums of the inputs known up front: a period's sum is one subtraction.
+        self._cum_arrivals = np.concatenate(([0.0], np.cumsum(ticks["arrivals"])))
+        self._cum_rate = np.concatenate(([0.0], np.cumsum(ticks["rate"])))
+        self.done = 0
+        self.latency_done = 0
+
+    def _bounds(self, lo: int, hi: int) -> np.ndarray:
+        return np.minimum(np.arange(lo, hi + 1) * self.tpp, self.n_ticks)
+
+    def fill(self, hi: int) -> None:
+        """Aggregate the count, CPU and memory columns of periods [done, hi)."""
+        lo = self.done
+        hi = min(hi, self.n_periods)
+        if hi <= lo:
+            return
+        if hi - lo == 1 and hi * self.tpp <= self.n_ticks:
+            self._fill_one(lo)
+            return
+        t = self.ticks
+        edges = self._bounds(lo, hi)
+        t0, t1 = int(edges[0]), int(edges[-1])
+        width = np.diff(edges).astype(float)
+        if t1 - t0 == (hi - lo) * self.tpp:
+
+            def per(x: np.ndarray) -> np.ndarray:
+                return x[t0:t1].reshape(hi - lo, self.tpp).sum(axis=1)
+        else:  # the last period is partial
+            starts = edges[:-1] - t0
+
+            def per(x: np.ndarray) -> np.ndarray:
+                return np.add.reduceat(x[t0:t1], starts)
+
+        arrivals = np.diff(self._cum_arrivals[edges])
+        rate = np.diff(self._cum_rate[edges]) / width
+        served = per(t["served"])
+        failed = per(t["failed"])
+        serving_ticks = per(t["n_serving"]).astype(float)
+        running_ticks = per(t["running"]).astype(float)
+        last = edges[1:] - 1
+        out = count_columns(
+            arrivals,
+            served,
+            failed,
+            serving_ticks,
+            running_ticks,
+            width,
+            rate,
+            self.model,
+            self.rho_slo,
+        )
+        out["HTTPCode_Target_5XX_Count"] = per(t["target_5xx"])
+        out["RunningTaskCount"] = t["running"][last]
+        out["PendingTaskCount"] = t["pending"][last]
+        out["DesiredTaskCount"] = t["desired"][last]
+        out["backlog"] = t["backlog"][last]
+        cols = self.columns
+        for name, values in out.items():
+            cols[name][lo:hi] = values
+        self.done = hi
+
+    def _fill_one(self, i: int) -> None:
+        """:meth:`fill` for one whole period with scalar arithmetic: the common case of a
+        policy observing every period, where array overheads would dominate."""
+        t, model = self.ticks, self.model
+        t0 = i * self.tpp
+        t1 = t0 + self.tpp
+        width = float(self.tpp)
+        arrivals = float(self._cum_arrivals[t1] - self._cum_arrivals[t0])
+        rate = float(self._cum_rate[t1] - self._cum_rate[t0]) / width
+        served = float(t["served"][t0:t1].sum())
+        failed = float(t["failed"][t0:t1].sum())
+        serving = float(t["n_serving"][t0:t1].sum())
+        running = float(t["running"][t0:t1].sum())
+        idle = model.idle_cpu
+        busy = served / (model.capacity_rps * model.tick)
+        if running > 0:
+            cpu_avg = min(100.0, 100.0 * busy / running + idle)
+            cpu_max = min(100.0, (100.0 * busy / serving if serving > 0 else 0.0) + idle)
+            cpu_min = min(100.0, idle) if running > serving else cpu_max
+        else:
+            cpu_avg = cpu_min = cpu_max = math.nan
+        healthy = serving / width
+        nan = math.nan
+        if self.rho_slo > 0:
+            demand = max(0.0, math.ceil(rate / (model.capacity_rps * self.rho_slo) - 1e-9))
+        else:
+            demand = math.inf if rate > 0 else 0.0
+        base, slope = model.memory_base, model.memory_per_cpu
+        last = t1 - 1
+        c = self.columns
+        c["CPUUtilization"][i] = cpu_avg
+        c["CPUUtilization_Minimum"][i] = cpu_min
+        c["CPUUtilization_Maximum"][i] = cpu_max
+        c["MemoryUtilization"][i] = base + slope * cpu_avg
+        c["MemoryUtilization_Minimum"][i] = base + slope * cpu_min
+        c["MemoryUtilization_Maximum"][i] = base + slope * cpu_max
+        c["RequestCount"][i] = arrivals if arrivals > 0 else nan
+        c["RequestCountPerTarget"][i] = arrivals / healthy if arrivals > 0 and healthy > 0 else nan
+        c["HTTPCode_Target_5XX_Count"][i] = float(t["target_5xx"][t0:t1].sum())
+        c["HTTPCode_ELB_5XX_Count"][i] = failed
+        c["HealthyHostCount"][i] = healthy
+        c["RunningTaskCount"][i] = t["running"][last]
+        c["PendingTaskCount"][i] = t["pending"][last]
+        c["DesiredTaskCount"][i] = t["desired"][last]
+        c["rate_rps"][i] = rate
+        c["served"][i] = served
+        c["failed"][i] = failed
+        c["backlog"][i] = t["backlog"][last]
+        c["supply_tasks"][i] = healthy
+        c["demand_tasks"][i] = demand
+        self.done = i + 1
+
+    def ensure_latency(self, hi: int) -> None:
+        """Compute the latency columns of periods [latency_done, min(hi, done))."""
+        lo = self.latency_done
+        hi = min(hi, self.done)
+        if hi <= lo:
+            return
+        t = self.ticks
+        edges = self._bounds(lo, hi)
+        t0, t1 = int(edges[0]), int(edges[-1])
+        prev = np.empty(t1 - t0)
+        prev[0] = t["backlog"][t0 - 1] if t0 > 0 else 0.0
+        prev[1:] = t["backlog"][t0 : t1 - 1]
+        out = latency_columns(
+            t["served"][t0:t1],
+            t["rate"][t0:t1],
+            t["n_serving"][t0:t1],
+            prev,
+            edges - t0,
+            self.model,
+            self.table,
+        )
+        for name, values in out.items():
+            self.columns[name][lo:hi] = values
+        self.latency_done = hi
+
+    def column(self, name: str, visible: int) -> np.ndarray:
+        """A read-only view of the first ``visible`` periods of one column."""
+        if name in LATENCY_COLUMNS:
+            self.ensure_latency(visible)
+        view = self.columns[name][:visible]
+        view.flags.writeable = False
+        return view
+
+    def history(self, visible: int) -> MetricHistory:
+        """What a CloudWatch reader sees: the first ``visible`` periods, read lazily."""
+        visible = max(0, min(visible, self.done))
+        start = self.start[:visible]
+        start.flags.writeable = False
+        return MetricHistory(self.period_s, start, LazyColumns(self, visible))
+
+
+class LazyColumns(Mapping):
+    """The CloudWatch columns of a :class:`MetricStore`, each computed when first read.
+
+    Copying or pickling materialises a plain dict of arrays, so an observation can be
+    stored or sent elsewhere without the store.
+    """
+
+    def __init__(self, store: MetricStore, visible: int) -> None:
+        self._store = store
+        self._visible = visible
+
+    def __getitem__(self, name: str) -> np.ndarray:
+        if name not in _METRIC_SET:
+            raise KeyError(name)
+        return self._store.column(name, self._visible)
+
+    def __iter__(self):
+        return iter(METRIC_NAMES)
+
+    def __len__(self) -> int:
+        return len(METRIC_NAMES)
+
+    def __reduce__(self):
+        return (dict, ({name: np.array(self[name]) for name in METRIC_NAMES},))
+
+
+_METRIC_SET = frozenset(METRIC_NAMES)
+
+
+def count_columns(
+    arrivals: np.ndarray,
+    served: np.ndarray,
+    failed: np.ndarray,
+    serving_ticks: np.ndarray,
+    running_ticks: np.ndarray,
+    width: np.ndarray,
+    rate: np.ndarray,
+    model: ServingModel,
+    rho_slo: float,
+) -> dict[str, np.ndarray]:
+    """Per-period counts, CPU and memory (CloudWatch semantics, see the module docstring).
+
+    CPU Average is busy task-time over running task-time (tasks RUNNING but not yet in the
+    target group count, idle); Maximum is the serving tasks' utilisation (the ALB spreads
+    load evenly); Minimum is the idle level when some running task served nothing.
+    """
+    with np.errstate(divide="ignore", invalid="ignore"):
+        busy = served / (model.capacity_rps * model.tick)  # task-ticks at full CPU
+        cpu_avg = 100.0 * busy / running_ticks
+        cpu_max = np.where(serving_ticks > 0, 100.0 * busy / serving_ticks, 0.0)
+        cpu_max[running_ticks == 0] = np.nan
+        cpu_min = np.where(running_ticks > serving_ticks, 0.0, cpu_max)
+        healthy = serving_ticks / width
+        rpt = arrivals / healthy
+    idle = model.idle_cpu
+    cpu_avg = np.minimum(100.0, cpu_avg + idle)
+    cpu_min = np.minimum(100.0, cpu_min + idle)
+    cpu_max = np.minimum(100.0, cpu_max + idle)
+    no_alb = arrivals <= 0
+    request_count = arrivals.copy()
+    request_count[no_alb] = np.nan
+    rpt[no_alb | (healthy <= 0)] = np.nan
+    if rho_slo > 0:
+        demand = np.ceil(rate / (model.capacity_rps * rho_slo) - 1e-9)
+    else:
+        demand = np.where(rate > 0, np.inf, 0.0)
+    base, slope = model.memory_base, model.memory_per_cpu
+    return {
+        "CPUUtilization": cpu_avg,
+        "CPUUtilization_Minimum": cpu_min,
+        "CPUUtilization_Maximum": cpu_max,
+        "MemoryUtilization": base + slope * cpu_avg,
+        "MemoryUtilization_Minimum": base + slope * cpu_min,
+        "MemoryUtilization_Maximum": base + slope * cpu_max,
+        "RequestCount": request_count,
+        "RequestCountPerTarget": rpt,
+        "HTTPCode_ELB_5XX_Count": failed,
+        "HealthyHostCount": healthy,
+        "rate_rps": rate,
+        "served": served,
+        "failed": failed,
+        "supply_tasks": healthy,
+        "demand_tasks": np.maximum(demand, 0.0),
+    }
+
+
+def latency_columns(
+    served: np.ndarray,
+    rate: np.ndarray,
+    n_serving: np.ndarray,
+    backlog_prev: np.ndarray,
+    edges: np.ndarray,
+    model: ServingModel,
+    table: MMkTable,
+) -> dict[str, np.ndarray]:
+    """Per-period latency from per-tick utilisation and excess-backlog wait (seconds)."""
+    starts = edges[:-1]
+    n = n_serving.astype(float)
+    n_pos = np.maximum(n, 1.0)
+    fleet_rate = n_pos * model.capacity_rps
+    rho_t = np.where(n > 0, rate / fleet_rate, 0.0)
+    wait_t = np.maximum(backlog_prev - n * table.lq(rho_t), 0.0) / fleet_rate
+    mean_t = table.mean(rho_t, model.mu) + wait_t
+    weight = np.add.reduceat(served, starts)
+    has = weight > 0
+    safe = np.where(has, weight, 1.0)
+    rho_m = np.add.reduceat(served * rho_t, starts) / safe
+    wait_m = np.add.reduceat(served * wait_t, starts) / safe
+    mean_m = np.where(has, np.add.reduceat(served * mean_t, starts) / safe, np.nan)
+
+    def q(p: float) -> np.ndarray:
+        return np.where(has, table.quantile(p, rho_m, model.mu) + wait_m, np.nan)
+
+    return {
+        "TargetResponseTime": mean_m,
+        "TargetResponseTime_p50": q(0.5),
+        "TargetResponseTime_p90": q(0.9),
+        "TargetResponseTime_p99": q(0.99),
+        "utilisation": np.where(has, rho_m, np.nan),
+        "queue_wait_s": np.where(has, wait_m, np.nan),
+    }
+
+
+def good_periods(columns: dict[str, np.ndarray], p99_ms: float, error_rate: float) -> np.ndarray:
+    """Periods whose p99 and error rate meet the SLO (a period with no request is good)."""
+    requests = np.nan_to_num(columns["RequestCount"])
+    failed = columns["failed"]
+    p99 = columns["TargetResponseTime_p99"]
+    with np.errstate(divide="ignore", invalid="ignore"):
+        err = np.where(requests > 0, failed / np.maximum(requests, 1e-12), 0.0)
+    latency_ok = np.where(np.isnan(p99), requests == 0, p99 * 1000.0 <= p99_ms)
+    return (err <= error_rate) & latency_ok
+
+
+def request_weighted_quantile(
+    p: float, columns: dict[str, np.ndarray], model: ServingModel, rho_cap: float
+) -> float:
+    """Run-level latency percentile over all served requests, in milliseconds."""
+    served = np.nan_to_num(columns["served"])
+    if served.sum() <= 0:
+        return math.nan
+    rho = np.clip(np.nan_to_num(columns["utilisation"]), 0.0, rho_cap)
+    shift = np.nan_to_num(columns["queue_wait_s"])
+    return 1000.0 * mixture_quantile(p, served, shift, rho, model.workers, model.mu, tol=1e-7)

@@ -1,0 +1,355 @@
+"""Scenario files: TOML, validated on load (pydantic models with ``extra="forbid"``).
+
+An error names the file, the key (``section.key``) and what is allowed. Every default below is
+documented on its field and traced to ``shared/reference/fargate-and-ecs.md`` where AWS
+publishes the number; the rest are named model parameters.
+"""
+
+from __future__ import annotations
+
+import math
+import tomllib
+from pathlib import Path
+from typing import Annotated, Any, Literal
+
+from pydantic import (
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
+
+from sim.fargate import DEFAULT_SPOT_DISCOUNT, TaskSize, TaskSizeError
+from sim.traffic import TrafficConfig, parse_duration
+
+Duration = Annotated[float, BeforeValidator(parse_duration), Field(ge=0)]
+
+
+class ScenarioError(ValueError):
+    """A scenario that cannot be run; the message names the file and the key."""
+
+
+class _Section(BaseModel):
+    model_config = ConfigDict(extra="forbid", validate_assignment=False)
+
+
+class RunConfig(_Section):
+    seed: int = Field(1, ge=0, description="Root seed; one generator per random source.")
+    duration: Duration = Field(86400.0, gt=0, description="Simulated time, default 24h.")
+    tick: Duration = Field(1.0, gt=0, description="Fluid step, default 1 s; divides 60 s.")
+    metrics_period: Literal[60, 20] = Field(
+        60, description="CloudWatch period: 60 s standard or 20 s high resolution."
+    )
+    publication_delay: Duration = Field(
+        60.0, description="Seconds after a period ends before a reader sees it (reference)."
+    )
+
+    @field_validator("metrics_period", mode="before")
+    @classmethod
+    def _period(cls, v: Any) -> Any:
+        return int(parse_duration(v)) if isinstance(v, str) else v
+
+    @model_validator(mode="after")
+    def _tick_divides_period(self) -> RunConfig:
+        ratio = self.metrics_period / self.tick
+        if abs(ratio - round(ratio)) > 1e-9:
+            raise ValueError(
+                f"tick={self.tick} s must divide metrics_period={self.metrics_period} s"
+            )
+        return self
+
+
+class CapacityProvider(_Section):
+    name: Literal["FARGATE", "FARGATE_SPOT"]
+    base: int = Field(0, ge=0, le=100000)
+    weight: int = Field(1, ge=0, le=1000)
+
+
+class ServiceConfig(_Section):
+    cpu: int = Field(1024, description="CPU units (Fargate size matrix).")
+    memory: int = Field(2048, description="MiB, valid for the CPU value.")
+    arch: Literal["x86_64", "arm64"] = "x86_64"
+    min_tasks: int = Field(1, ge=0)
+    max_tasks: int = Field(100, ge=1)
+    initial_tasks: int = Field(10, ge=0)
+    capacity_rps: float = Field(
+        100.0, gt=0, description="Requests/s one task serves at full CPU (model parameter)."
+    )
+    workers: int | None = Field(
+        None,
+        ge=1,
+        description="Requests one task serves concurrently (M/M/k servers per task); default "
+        "one per vCPU (at least 1), for a CPU-bound service.",
+    )
+    azs: list[str] = Field(
+        default_factory=lambda: ["us-east-1a", "us-east-1b", "us-east-1c"], min_length=1
+    )
+    image_size_mb: float = Field(
+        413.0, gt=0, description="Image size; default the reference's measured 413 MB image."
+    )
+    pull_mbps: float = Field(
+        8.8,
+        gt=0,
+        description="Image pull throughput MB/s. Default from the reference's measurement: "
+        "413 MB in 57 s creation-to-start, less ~10 s provisioning -> 413/47 = 8.8 MB/s.",
+    )
+    pull_jitter: float = Field(
+        0.08,
+        ge=0,
+        lt=1,
+        description="Coefficient of variation of pull time; the reference's 53-62 s around "
+        "57 s is about +/-8%.",
+    )
+    provisioning: tuple[Duration, Duration] = Field(
+        (5.0, 15.0), description="Uniform range of PROVISIONING time (reference: 5-15 s)."
+    )
+    container_start: Duration = Field(
+        2.0, description="Seconds from image pulled to RUNNING (model parameter)."
+    )
+    health_check_interval: Duration = Field(30.0, gt=0, description="ALB default 30 s.")
+    healthy_threshold: int = Field(5, ge=2, le=10, description="ALB default 5.")
+    health_check_grace: Duration = Field(0.0, description="healthCheckGracePeriodSeconds.")
+    deregistration_delay: Duration = Field(
+        300.0, le=3600, description="Draining time, ALB default 300 s (0-3600)."
+    )
+    stop_duration: Duration = Field(
+        2.0,
+        le=120,
+        description="Seconds from SIGTERM to exit for a well-behaved app (model parameter; "
+        "bounded by stopTimeout, default 30 s, max 120 s).",
+    )
+    deprovisioning: Duration = Field(
+        5.0, description="DEPROVISIONING time, network interface detach (model parameter)."
+    )
+    request_timeout: Duration = Field(
+        60.0,
+        gt=0,
+        description="A request waiting longer fails as a 5xx; default the ALB idle timeout, "
+        "60 s (AWS ALB documentation).",
+    )
+    capacity_providers: list[CapacityProvider] = Field(
+        default_factory=lambda: [CapacityProvider(name="FARGATE", weight=1)], min_length=1
+    )
+    spot_discount: float = Field(
+        DEFAULT_SPOT_DISCOUNT, ge=0, lt=1, description="Fargate Spot discount (reference 70%)."
+    )
+    launch_rate_per_minute: int = Field(
+        500, ge=1, description="Per-service launch limit per minute (reference)."
+    )
+    account_burst: int = Field(100, ge=1, description="Account token bucket burst (reference).")
+    account_rate: float = Field(20.0, gt=0, description="Account bucket refill per s (reference).")
+    vcpu_quota: float | None = Field(
+        None, gt=0, description="Fargate vCPU quota; default unlimited (reference)."
+    )
+    scheduler_retry: Duration = Field(
+        15.0, gt=0, description="Seconds between placement retries when blocked (parameter)."
+    )
+    idle_cpu: float = Field(
+        0.0, ge=0, le=100, description="CPU % of a running task with no traffic (parameter)."
+    )
+    memory_base: float = Field(
+        25.0, ge=0, le=100, description="Memory % of an idle task (model parameter)."
+    )
+    memory_per_cpu: float = Field(
+        0.25, ge=0, description="Extra memory % per CPU % (model parameter)."
+    )
+    az_rebalancing: bool = Field(True, description="AZ rebalancing, on by default since 2025.")
+
+    @model_validator(mode="after")
+    def _consistent(self) -> ServiceConfig:
+        try:
+            TaskSize(self.cpu, self.memory, self.arch)
+        except TaskSizeError as exc:
+            raise ValueError(str(exc)) from None
+        if self.min_tasks > self.max_tasks:
+            raise ValueError(f"min_tasks={self.min_tasks} is above max_tasks={self.max_tasks}")
+        if not self.min_tasks <= self.initial_tasks <= self.max_tasks:
+            raise ValueError(
+                f"initial_tasks={self.initial_tasks} is outside [min_tasks, max_tasks] = "
+                f"[{self.min_tasks}, {self.max_tasks}]"
+            )
+        if self.provisioning[0] > self.provisioning[1]:
+            raise ValueError(f"provisioning range {self.provisioning} is not [low, high]")
+        if len(set(self.azs)) != len(self.azs):
+            raise ValueError(f"azs has duplicates: {self.azs}")
+        names = [p.name for p in self.capacity_providers]
+        if len(set(names)) != len(names):
+            raise ValueError(f"capacity_providers names repeat: {names}")
+        if sum(1 for p in self.capacity_providers if p.base > 0) > 1:
+            raise ValueError("capacity_providers: only one provider may set base")
+        if sum(p.weight for p in self.capacity_providers) == 0:
+            raise ValueError("capacity_providers: at least one weight must be > 0")
+        return self
+
+    @property
+    def task_size(self) -> TaskSize:
+        return TaskSize(self.cpu, self.memory, self.arch)
+
+    @property
+    def workers_per_task(self) -> int:
+        return self.workers if self.workers is not None else max(1, self.cpu // 1024)
+
+
+class AzOutage(_Section):
+    az: str
+    at: Duration
+    duration: Duration = Field(gt=0)
+
+
+class Window(_Section):
+    at: Duration
+    duration: Duration = Field(gt=0)
+
+
+class ExplicitFault(_Section):
+    at: Duration
+    tasks: int = Field(1, ge=1)
+
+
+class FaultsConfig(_Section):
+    task_mtbf: Duration | None = Field(
+        None, gt=0, description="Mean time between crashes per running task; None = none."
+    )
+    crashes: list[ExplicitFault] = Field(default_factory=list)
+    az_mtbf: Duration | None = Field(
+        None, gt=0, description="Mean time between random AZ outages (any AZ); None = none."
+    )
+    az_outage_duration: Duration = Field(3600.0, gt=0, description="Length of a random outage.")
+    az_outages: list[AzOutage] = Field(default_factory=list)
+    spot_interruptions_per_task_hour: float = Field(
+        0.0, ge=0, description="Poisson rate per Spot task-hour (AWS publishes none)."
+    )
+    spot_notice: Duration = Field(120.0, description="Interruption notice (reference: 2 min).")
+    spot_interruptions: list[ExplicitFault] = Field(default_factory=list)
+    spot_unavailable: list[Window] = Field(default_factory=list)
+
+
+class SloConfig(_Section):
+    p99_ms: float = Field(500.0, gt=0, description="p99 latency objective per minute.")
+    error_rate: float = Field(0.001, ge=0, le=1, description="Failed share allowed per minute.")
+
+
+class AutoscalerConfig(BaseModel):
+    """``policy`` names a registered policy; every other key is one of its parameters."""
+
+    model_config = ConfigDict(extra="allow")
+    policy: str = "static"
+
+    @property
+    def params(self) -> dict[str, Any]:
+        return dict(self.model_extra or {})
+
+
+class Scenario(_Section):
+    run: RunConfig = Field(default_factory=RunConfig)
+    service: ServiceConfig = Field(default_factory=ServiceConfig)
+    traffic: TrafficConfig = Field(default_factory=TrafficConfig)
+    faults: FaultsConfig = Field(default_factory=FaultsConfig)
+    slo: SloConfig = Field(default_factory=SloConfig)
+    autoscaler: AutoscalerConfig = Field(default_factory=AutoscalerConfig)
+    name: str = "scenario"
+    base_dir: str | None = Field(None, description="Folder relative trace paths resolve in.")
+
+    @model_validator(mode="after")
+    def _cross(self) -> Scenario:
+        for outage in self.faults.az_outages:
+            if outage.az not in self.service.azs:
+                raise ValueError(
+                    f"faults.az_outages: az {outage.az!r} is not one of service.azs "
+                    f"{self.service.azs}"
+                )
+        providers = {p.name for p in self.service.capacity_providers}
+        spot_faults = (
+            self.faults.spot_interruptions_per_task_hour > 0 or self.faults.spot_interruptions
+        )
+        if spot_faults and "FARGATE_SPOT" not in providers:
+            raise ValueError(
+                "faults: Spot interruptions need a FARGATE_SPOT capacity provider in "
+                "service.capacity_providers"
+            )
+        return self
+
+    @property
+    def n_ticks(self) -> int:
+        return int(math.ceil(self.run.duration / self.run.tick - 1e-9))
+
+
+def _format_validation_error(source: str, exc: ValidationError) -> str:
+    lines = [f"{source}: invalid scenario"]
+    for err in exc.errors():
+        loc = ".".join(str(p) for p in err["loc"])
+        msg = err["msg"]
+        if err["type"] == "extra_forbidden":
+            section = ".".join(str(p) for p in err["loc"][:-1])
+            lines.append(f"  {loc}: unknown key{' in [' + section + ']' if section else ''}")
+            continue
+        if msg.startswith("Value error, "):
+            msg = msg[len("Value error, ") :]
+        lines.append(f"  {loc or '(scenario)'}: {msg}")
+    return "\n".join(lines)
+
+
+def _parse_value(text: str) -> Any:
+    try:
+        return tomllib.loads(f"v = {text}")["v"]
+    except tomllib.TOMLDecodeError:
+        return text
+
+
+def apply_overrides(data: dict[str, Any], overrides: list[str]) -> dict[str, Any]:
+    """Apply ``section.key=value`` overrides (TOML values; bare words are strings)."""
+    for item in overrides:
+        key, sep, value = item.partition("=")
+        if not sep or "." not in key:
+            raise ScenarioError(f"--set {item!r}: expected section.key=value")
+        parts = key.strip().split(".")
+        node = data
+        for part in parts[:-1]:
+            node = node.setdefault(part, {})
+            if not isinstance(node, dict):
+                raise ScenarioError(f"--set {item!r}: {part} is not a section")
+        node[parts[-1]] = _parse_value(value.strip())
+    return data
+
+
+def scenario_from_dict(
+    data: dict[str, Any], source: str = "<scenario>", base_dir: str | Path | None = None
+) -> Scenario:
+    """Validate a scenario given as a dict (the parsed TOML)."""
+    data = dict(data)
+    if base_dir is not None:
+        data.setdefault("base_dir", str(base_dir))
+    try:
+        scenario = Scenario.model_validate(data)
+    except ValidationError as exc:
+        raise ScenarioError(_format_validation_error(source, exc)) from None
+    _check_autoscaler(scenario, source)
+    return scenario
+
+
+def _check_autoscaler(scenario: Scenario, source: str) -> None:
+    from policies import registry
+
+    try:
+        registry.make(scenario.autoscaler.policy, **scenario.autoscaler.params)
+    except registry.PolicyError as exc:
+        raise ScenarioError(f"{source}: autoscaler: {exc}") from None
+
+
+def load_scenario(path: str | Path, overrides: list[str] | None = None) -> Scenario:
+    """Read, override and validate a scenario file."""
+    path = Path(path)
+    try:
+        text = path.read_text()
+    except OSError as exc:
+        raise ScenarioError(f"{path}: cannot read scenario: {exc.strerror}") from None
+    try:
+        data = tomllib.loads(text)
+    except tomllib.TOMLDecodeError as exc:
+        raise ScenarioError(f"{path}: not valid TOML: {exc}") from None
+    data.setdefault("name", path.stem)
+    apply_overrides(data, overrides or [])
+    return scenario_from_dict(data, str(path), base_dir=path.resolve().parent)

@@ -1,0 +1,278 @@
+"""The ECS service scheduler (shared/reference/fargate-and-ecs.md, "Launch limits",
+"Placement and Availability Zones", "Fargate Spot").
+
+Keeps active (running + starting) tasks at the desired count; places a new task in the AZ with
+the fewest active tasks of the service and stops from the AZ with the most; honours the launch
+limits (500 per minute per service; account token bucket, burst 100, 20 per second, one
+bucket each for on-demand and Spot), the optional vCPU quota and the capacity provider
+strategy (base, then weight); replaces failed tasks; rebalances AZs after a recovery.
+"""
+
+from __future__ import annotations
+
+import math
+from collections import deque
+from collections.abc import Callable
+
+import simpy
+
+from sim.tasks import Task
+
+
+class TokenBucket:
+    """Burst ``capacity`` tokens, refilled at ``rate`` per second."""
+
+    def __init__(self, capacity: float, rate: float, now: float = 0.0) -> None:
+        self.capacity = capacity
+        self.rate = rate
+        self.tokens = capacity
+        self.t = now
+
+    def _refill(self, now: float) -> None:
+        self.tokens = min(self.capacity, self.tokens + (now - self.t) * self.rate)
+        self.t = now
+
+    def take(self, now: float) -> bool:
+        self._refill(now)
+        if self.tokens >= 1.0 - 1e-9:
+            self.tokens -= 1.0
+            return True
+        return False
+
+    def next_token_at(self, now: float) -> float:
+        self._refill(now)
+        return now + max(0.0, (1.0 - self.tokens) / self.rate)
+
+
+class Scheduler:
+    """Reconciles the service towards its desired count.
+
+    ``launch(az, provider, rebalance)`` and ``stop(task, reason)`` are callbacks into the
+    simulation, which owns the tasks' processes.
+    """
+
+    def __init__(
+        self,
+        env: simpy.Environment,
+        *,
+        azs: list[str],
+        providers: list[tuple[str, int, int]],
+        vcpu_per_task: float,
+        launch_rate_per_minute: int,
+        account_burst: int,
+        account_rate: float,
+        vcpu_quota: float | None,
+        retry: float,
+        rebalancing: bool,
+        launch: Callable[[str, str, bool], Task],
+        stop: Callable[[Task, str], None],
+        log: Callable[[str, str], None],
+    ) -> None:
+        self.env = env
+        self.azs = list(azs)
+        self.providers = providers  # (name, base, weight)
+        self.vcpu_per_task = vcpu_per_task
+        self.launch_rate_per_minute = launch_rate_per_minute
+        self.buckets = {name: TokenBucket(account_burst, account_rate) for name, _, _ in providers}
+        self.vcpu_quota = vcpu_quota
+        self.retry = retry
+        self.rebalancing = rebalancing
+        self._launch = launch
+        self._stop = stop
+        self._log = log
+        self.tasks: list[Task] = []  # every task not yet STOPPED
+        self.desired = 0
+        self.az_down: set[str] = set()
+        self.spot_available = True
+        self.recent_launches: deque[float] = deque()
+        self._wakeup: simpy.Event | None = None
+        self._retry_pending = False
+        self.blocked_reason = ""
+        self.rebalance_in_flight = 0
+        self.rebalance_stops = 0  # surplus created by a rebalance task that became healthy
+
+    # -- views -------------------------------------------------------------------------
+    def active(self) -> list[Task]:
+        return [t for t in self.tasks if t.active]
+
+    def active_by_az(self) -> dict[str, list[Task]]:
+        by = {az: [] for az in self.azs}
+        for t in self.tasks:
+            if t.active:
+                by[t.az].append(t)
+        return by
+
+    # -- inputs ------------------------------------------------------------------------
+    def set_desired(self, n: int) -> None:
+        self.desired = max(0, int(n))
+        self.reconcile()
+
+    def task_stopped(self, task: Task) -> None:
+        if task in self.tasks:
+            self.tasks.remove(task)
+
+    def task_healthy(self, task: Task) -> None:
+        if task.rebalance:
+            task.rebalance = False
+            self.rebalance_in_flight = max(0, self.rebalance_in_flight - 1)
+            self.rebalance_stops += 1
+            self.reconcile()
+
+    def task_lost(self, task: Task) -> None:
+        """A task stopped without being asked (crash, Spot, AZ): launch a replacement."""
+        if task.rebalance:
+            task.rebalance = False
+            self.rebalance_in_flight = max(0, self.rebalance_in_flight - 1)
+        self.reconcile_soon()
+
+    def reconcile_soon(self) -> None:
+        """Reconcile once the events of this instant have been processed (the scheduler
+        reacts to the task state change it is told about, after it happened)."""
+        self.env.process(self._retry_after(0.0, retry=False))
+
+    # -- the loop ----------------------------------------------------------------------
+    def reconcile(self) -> None:
+        """Launch or stop tasks until active == desired (+ tasks started to rebalance)."""
+        target = self.desired + self.rebalance_in_flight
+        active = self.active()
+        surplus = len(active) - target
+        if surplus > 0:
+            for task in self._pick_for_scale_in(surplus):
+                if self.rebalance_stops > 0:
+                    self.rebalance_stops -= 1
+                    self._stop(task, "AZ rebalancing")
+                else:
+                    self._stop(task, "scale-in")
+            return
+        self.rebalance_stops = 0
+        missing = -surplus
+        launched = 0
+        while launched < missing:
+            blocked = self._try_launch(rebalance=False)
+            if blocked:
+                self._schedule_retry(blocked)
+                break
+            launched += 1
+        if missing == launched and self.rebalancing:
+            self._rebalance()
+
+    def _rebalance(self) -> None:
+        """AZ rebalancing: start a task in the emptiest up AZ; once it is healthy, reconcile
+        stops one in the fullest (shared/reference/fargate-and-ecs.md, AZ rebalancing)."""
+        if self.rebalance_in_flight or self.az_down:
+            return
+        by = self.active_by_az()
+        counts = {az: len(ts) for az, ts in by.items()}
+        if not counts or max(counts.values()) - min(counts.values()) <= 1:
+            return
+        az = min(self.azs, key=lambda a: (counts[a], self.azs.index(a)))
+        blocked = self._try_launch(rebalance=True, az=az)
+        if blocked:
+            self._schedule_retry(blocked)
+
+    def _try_launch(self, rebalance: bool, az: str | None = None) -> str:
+        """Launch one task; return '' on success, else why it is blocked."""
+        now = self.env.now
+        up = [a for a in self.azs if a not in self.az_down]
+        if not up:
+            return "no Availability Zone available"
+        while self.recent_launches and self.recent_launches[0] <= now - 60.0:
+            self.recent_launches.popleft()
+        if len(self.recent_launches) >= self.launch_rate_per_minute:
+            return "service launch rate limit (per minute)"
+        if self.vcpu_quota is not None:
+            used = len(self.tasks) * self.vcpu_per_task
+            if used + self.vcpu_per_task > self.vcpu_quota + 1e-9:
+                return f"Fargate vCPU quota {self.vcpu_quota:g} reached"
+        provider = self._pick_provider()
+        if provider is None:
+            return "no Fargate Spot capacity"
+        if not self.buckets[provider].take(now):
+            return f"account launch rate limit ({provider})"
+        if az is None:
+            az = self.pick_az()
+        self.recent_launches.append(now)
+        task = self._launch(az, provider, rebalance)
+        self.tasks.append(task)
+        if rebalance:
+            self.rebalance_in_flight += 1
+        self.blocked_reason = ""
+        return ""
+
+    def pick_az(self) -> str:
+        """The up AZ with the fewest active tasks (ties: the order of ``azs``)."""
+        by = self.active_by_az()
+        up = [a for a in self.azs if a not in self.az_down]
+        return min(up, key=lambda a: (len(by[a]), self.azs.index(a)))
+
+    def place_warm(self, n: int) -> None:
+        """Place ``n`` tasks present at time 0 (warm start): same spread, no launch limits."""
+        for _ in range(n):
+            provider = self._pick_provider() or self.providers[0][0]
+            self.tasks.append(self._launch(self.pick_az(), provider, False))
+
+    def _pick_provider(self) -> str | None:
+        """Capacity provider strategy: ``base`` first, then the share by ``weight``.
+
+        With no Spot capacity a Spot placement fails (there is no fallback); the scheduler
+        retries later.
+        """
+        counts = {name: 0 for name, _, _ in self.providers}
+        for t in self.active():
+            counts[t.provider] = counts.get(t.provider, 0) + 1
+        choice = None
+        for name, base, _ in self.providers:
+            if base > counts[name]:
+                choice = name
+                break
+        if choice is None:
+            beyond = {name: counts[name] - base for name, base, _ in self.providers}
+            total = sum(max(0, b) for b in beyond.values()) + 1
+            wsum = sum(w for _, _, w in self.providers)
+            best = None
+            for name, _, weight in self.providers:
+                if weight == 0:
+                    continue
+                deficit = weight / wsum * total - max(0, beyond[name])
+                if best is None or deficit > best[0] + 1e-12:
+                    best = (deficit, name)
+            choice = best[1] if best else self.providers[0][0]
+        if choice == "FARGATE_SPOT" and not self.spot_available:
+            return None
+        return choice
+
+    def _pick_for_scale_in(self, k: int) -> list[Task]:
+        """Stop ``k`` tasks: each from the AZ with the most active tasks; within it the
+        ones not yet serving first, then the newest (a model choice: ECS documents only the
+        AZ rule)."""
+        by = self.active_by_az()
+        chosen = []
+        for _ in range(k):
+            az = max(self.azs, key=lambda a: (len(by[a]), -self.azs.index(a)))
+            if not by[az]:
+                break
+            task = max(by[az], key=lambda t: (not t.serving, t.launched_at, t.id))
+            by[az].remove(task)
+            chosen.append(task)
+        return chosen
+
+    def _schedule_retry(self, reason: str) -> None:
+        if reason != self.blocked_reason:
+            self._log("SCHEDULER_BLOCKED", reason)
+        self.blocked_reason = reason
+        if self._retry_pending:
+            return
+        self._retry_pending = True
+        delay = self.retry
+        if reason.startswith("account launch rate limit"):
+            name = reason[reason.index("(") + 1 : -1]
+            delay = max(1e-3, self.buckets[name].next_token_at(self.env.now) - self.env.now)
+        elif reason.startswith("service launch rate limit"):
+            delay = max(1e-3, self.recent_launches[0] + 60.0 - self.env.now)
+        self.env.process(self._retry_after(math.ceil(delay * 1000) / 1000))
+
+    def _retry_after(self, delay: float, retry: bool = True):
+        yield self.env.timeout(delay)
+        if retry:
+            self._retry_pending = False
+        self.reconcile()

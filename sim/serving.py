@@ -1,0 +1,168 @@
+"""Serving as a fluid (DESIGN.md, "Fidelity and speed"; shared/reference/queueing.md).
+
+Per tick the serving tasks offer ``n x capacity_rps x tick`` requests of service. Arrivals
+join a fleet-wide backlog that obeys the Lindley recursion Q_t = max(0, Q_{t-1} + A_t - S_t),
+bounded above by what the fleet can serve within the request timeout,
+Q_max = timeout x n x capacity_rps: requests beyond it time out and are counted as failed
+(ELB 5xx). With no serving task every request fails.
+
+Between two discrete events the serving count is fixed, so a stretch is computed with
+cumulative sums (the reflected random walk), switching between the lower barrier (empty
+queue) and the upper barrier (timeouts) only when the walk crosses the whole band, which
+takes at least Q_max / max|A - S| ticks: a handful of vector operations per stretch, no
+Python loop per tick.
+
+Latency comes from queueing theory, not from the fluid: each serving task is an M/M/k queue
+(k workers) at lambda/n (the ALB's round robin approximated as independent queues, slightly
+pessimistic; shared/reference/queueing.md, "Load balancing across tasks"), evaluated at the
+tick's arrival *rate* (pointwise stationary approximation). The fluid backlog in excess of the
+stationary queue that formula already accounts for (n x L_q) adds its drain time,
+Q / (n x capacity_rps), to every request of the tick.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+
+class FluidServer:
+    """Tick arrays for one run and the backlog state between stretches."""
+
+    def __init__(
+        self, arrivals: np.ndarray, tick: float, capacity_rps: float, timeout: float
+    ) -> None:
+        n = len(arrivals)
+        self.arrivals = arrivals
+        self.tick = tick
+        self.capacity_rps = capacity_rps
+        self.timeout = timeout
+        self.served = np.zeros(n)
+        self.failed = np.zeros(n)
+        self.backlog = np.zeros(n)  # at the end of each tick
+        self.n_serving = np.zeros(n, dtype=np.int32)
+        self.pos = 0  # first tick not yet computed
+        self.queue = 0.0  # backlog carried into tick ``pos``
+        self.n = 0
+        self.shed_pending = 0.0  # failed requests to book in tick ``pos``
+
+    @property
+    def n_ticks(self) -> int:
+        return len(self.arrivals)
+
+    def advance(self, to_tick: int) -> None:
+        """Compute ticks [pos, to_tick) with the current serving count."""
+        to_tick = min(to_tick, self.n_ticks)
+        if to_tick <= self.pos:
+            return
+        lo, hi = self.pos, to_tick
+        a = self.arrivals[lo:hi]
+        self.n_serving[lo:hi] = self.n
+        served, failed, backlog, q_end = stretch(
+            a, self.n * self.capacity_rps * self.tick, self.queue, self.qmax(self.n)
+        )
+        self.served[lo:hi] = served
+        self.failed[lo:hi] = failed
+        self.failed[lo] += self.shed_pending
+        self.shed_pending = 0.0
+        self.backlog[lo:hi] = backlog
+        self.queue = q_end
+        self.pos = hi
+
+    def qmax(self, n: int) -> float:
+        return self.timeout * n * self.capacity_rps
+
+    def set_serving(self, n: int, at_tick: int) -> None:
+        """From tick ``at_tick`` on, ``n`` tasks serve; backlog above the new bound fails.
+
+        Failures caused by a change are booked in tick ``at_tick`` (the backlog at the end of
+        the tick before still holds them), so arrived = served + failed + queued holds at
+        the end of every tick.
+        """
+        self.advance(at_tick)
+        self.n = n
+        bound = self.qmax(n)
+        if self.queue > bound:
+            self.shed_pending += self.queue - bound
+            self.queue = bound
+
+    def lose_inflight(self, fraction: float, at_tick: int) -> None:
+        """A task died with its share of the backlog: those requests fail."""
+        self.advance(at_tick)
+        lost = self.queue * fraction
+        self.queue -= lost
+        self.shed_pending += lost
+
+    def close(self) -> None:
+        """Compute the remaining ticks; failures still pending go into the last tick."""
+        self.advance(self.n_ticks)
+        if self.shed_pending and self.n_ticks:
+            self.failed[-1] += self.shed_pending
+            self.backlog[-1] -= self.shed_pending
+            self.shed_pending = 0.0
+
+    def conservation_error(self) -> float:
+        """|arrived - served - failed - queued| over the computed ticks (should be ~0)."""
+        hi = self.pos
+        total_in = self.arrivals[:hi].sum()
+        out = self.served[:hi].sum() + self.failed[:hi].sum() + self.queue + self.shed_pending
+        return abs(total_in - out)
+
+
+def stretch(
+    arrivals: np.ndarray, service: float, q0: float, qmax: float
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, float]:
+    """The doubly reflected Lindley recursion over a stretch of constant capacity.
+
+    Returns per-tick (served, failed, backlog at tick end) and the final backlog.
+    ``service`` is the service offered per tick; ``qmax`` the largest backlog that can still
+    be served within the timeout.
+    """
+    n = len(arrivals)
+    if service <= 0.0 or qmax <= 0.0:
+        failed = arrivals.copy()
+        if n:
+            failed[0] += q0
+        return np.zeros(n), failed, np.zeros(n), 0.0
+    if q0 <= 0.0 and arrivals.max(initial=0.0) <= service:
+        return arrivals.copy(), np.zeros(n), np.zeros(n), 0.0
+    d = arrivals - service
+    backlog = np.empty(n)
+    overflow = np.zeros(n)
+    i = 0
+    q = min(max(q0, 0.0), qmax)
+    at_upper = False
+    while i < n:
+        if not at_upper:
+            # Reflected at 0: Q = q + X - min(0, min(q + X)), X the running sum.
+            x = np.cumsum(d[i:]) + q
+            path = x - np.minimum(np.minimum.accumulate(x), 0.0)
+            over = np.flatnonzero(path > qmax)
+            j = n if over.size == 0 else i + int(over[0])
+            backlog[i:j] = path[: j - i]
+            if j == n:
+                break
+            overflow[j] = path[j - i] - qmax
+            backlog[j] = qmax
+            q, i, at_upper = qmax, j + 1, True
+        else:
+            # Reflected at qmax: Y = qmax - Q is reflected at 0 with increments -d; the
+            # regulator (cumulative push at the barrier) is the overflow.
+            y = np.cumsum(-d[i:]) + (qmax - q)
+            reg = -np.minimum(np.minimum.accumulate(y), 0.0)
+            path_y = y + reg
+            under = np.flatnonzero(path_y > qmax)
+            j = n if under.size == 0 else i + int(under[0])
+            backlog[i:j] = qmax - path_y[: j - i]
+            overflow[i:j] = np.diff(reg[: j - i], prepend=0.0)
+            if j == n:
+                break
+            # The walk emptied the queue within tick j: restart reflected at 0 there.
+            overflow[j] = reg[j - i] - (reg[j - i - 1] if j > i else 0.0)
+            backlog[j] = 0.0
+            q, i, at_upper = 0.0, j + 1, False
+    prev = np.concatenate(([min(max(q0, 0.0), qmax)], backlog[:-1]))
+    served = prev + arrivals - backlog - overflow
+    failed = overflow
+    if q0 > qmax:
+        failed[0] += q0 - qmax
+    return served, failed, backlog, float(backlog[-1])

@@ -1,0 +1,433 @@
+"""Wiring: one run of one scenario under one policy.
+
+The scenario seed spawns one independent generator per random source (DESIGN.md convention
+5): traffic shape, arrivals, start latency, crashes, AZ outages, Spot interruptions, policy.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+import simpy
+
+from sim import tasks as lc
+from sim.faults import Faults
+from sim.metrics import (
+    MetricStore,
+    ServingModel,
+    good_periods,
+    max_utilisation_for_p99,
+    request_weighted_quantile,
+)
+from sim.queueing import MMkTable
+from sim.scenario import Scenario
+from sim.scheduler import Scheduler
+from sim.serving import FluidServer
+from sim.traffic import arrivals as draw_arrivals
+from sim.traffic import build_rate
+
+#: Random sources, in the order their generators are spawned from the scenario seed.
+STREAMS = ("traffic", "arrivals", "start", "crash", "az", "spot", "policy")
+
+#: Summary keys of every run, in order.
+SUMMARY_KEYS = (
+    "cost_usd",
+    "cost_on_demand_usd",
+    "cost_spot_usd",
+    "task_hours",
+    "vcpu_hours",
+    "requests_total",
+    "requests_failed",
+    "availability",
+    "latency_p50_ms",
+    "latency_p99_ms",
+    "good_minutes_fraction",
+    "scaling_actions",
+)
+
+#: Cap on utilisation for the stationary latency formulas (sim/queueing.py, MMkTable).
+RHO_CAP = 0.99
+
+
+class _Steps:
+    """A per-tick integer series that changes only at events, filled lazily."""
+
+    def __init__(self, n: int, value: int = 0) -> None:
+        self.values = np.zeros(n, dtype=np.int32)
+        self.value = value
+        self.pos = 0
+
+    def set(self, tick: int, value: int) -> None:
+        self.fill(tick)
+        self.value = value
+
+    def fill(self, tick: int) -> None:
+        tick = min(tick, len(self.values))
+        if tick > self.pos:
+            self.values[self.pos : tick] = self.value
+            self.pos = tick
+
+
+@dataclass
+class RunResult:
+    """Metrics per period, the event log, and the summary of one run."""
+
+    metrics: pd.DataFrame
+    events: pd.DataFrame
+    summary: dict[str, Any]
+    scenario: Scenario | None = field(default=None, repr=False)
+
+    def write(self, out: str | Path) -> Path:
+        """Write metrics.parquet, events.parquet and summary.json into ``out``."""
+        out = Path(out)
+        out.mkdir(parents=True, exist_ok=True)
+        self.metrics.to_parquet(out / "metrics.parquet", index=False)
+        self.events.to_parquet(out / "events.parquet", index=False)
+        (out / "summary.json").write_text(json.dumps(self.summary, indent=2) + "\n")
+        return out
+
+
+class Simulation:
+    """A Fargate service on SimPy, its traffic and its faults.
+
+    ``rate`` (requests/s per tick) overrides the scenario's traffic (used by tests and by
+    sweeps that share one trace); ``trace_loader(spec, base_dir)`` replaces trace loading.
+    """
+
+    def __init__(
+        self,
+        scenario: Scenario,
+        *,
+        rate: np.ndarray | None = None,
+        trace_loader: Any = None,
+    ) -> None:
+        self.scenario = sc = scenario
+        self.env = simpy.Environment()
+        seeds = np.random.SeedSequence(sc.run.seed).spawn(len(STREAMS))
+        self.rng = {name: np.random.default_rng(s) for name, s in zip(STREAMS, seeds, strict=True)}
+        run, svc = sc.run, sc.service
+        self.tick = run.tick
+        self.n_ticks = sc.n_ticks
+        if rate is None:
+            base_dir = Path(sc.base_dir) if sc.base_dir else None
+            rate = build_rate(
+                sc.traffic,
+                run.duration,
+                run.tick,
+                self.rng["traffic"],
+                base_dir=base_dir,
+                trace_loader=trace_loader,
+            )
+        rate = np.asarray(rate, dtype=float)
+        if len(rate) != self.n_ticks:
+            raise ValueError(f"rate has {len(rate)} ticks, the scenario needs {self.n_ticks}")
+        self.rate = rate
+        self.arrivals = draw_arrivals(rate, run.tick, self.rng["arrivals"], sc.traffic.arrivals)
+        self.size = svc.task_size
+        self.model = ServingModel(
+            capacity_rps=svc.capacity_rps,
+            workers=svc.workers_per_task,
+            tick=run.tick,
+            idle_cpu=svc.idle_cpu,
+            memory_base=svc.memory_base,
+            memory_per_cpu=svc.memory_per_cpu,
+        )
+        self.table = MMkTable(self.model.workers, rho_max=RHO_CAP)
+        self.rho_slo = max_utilisation_for_p99(self.model, sc.slo.p99_ms / 1000.0, RHO_CAP)
+        self.fluid = FluidServer(self.arrivals, run.tick, svc.capacity_rps, svc.request_timeout)
+        self.tpp = int(round(run.metrics_period / run.tick))
+        n_periods = math.ceil(self.n_ticks / self.tpp)
+        self.running = _Steps(self.n_ticks)
+        self.pending = _Steps(self.n_ticks)
+        self.desired_steps = _Steps(self.n_ticks)
+        self.target_5xx = np.zeros(self.n_ticks)
+        self.store = MetricStore(
+            n_periods,
+            float(run.metrics_period),
+            self.tpp,
+            self.model,
+            self.table,
+            self.rho_slo,
+            self._tick_arrays(),
+        )
+        self.min_tasks, self.max_tasks = svc.min_tasks, svc.max_tasks
+        self.times = lc.LifecycleTimes(
+            provisioning=svc.provisioning,
+            pull_mean=svc.image_size_mb / svc.pull_mbps,
+            pull_jitter=svc.pull_jitter,
+            container_start=svc.container_start,
+            health_check=svc.health_check_grace + svc.health_check_interval * svc.healthy_threshold,
+            deregistration_delay=svc.deregistration_delay,
+            stop_duration=svc.stop_duration,
+            deprovisioning=svc.deprovisioning,
+        )
+        self._events: list[tuple] = []
+        self._next_id = 0
+        self._warm = False
+        self.n_serving = 0
+        self.n_running = 0
+        self.n_pending = 0
+        self.cost_on_demand = 0.0
+        self.cost_spot = 0.0
+        self.billed_task_seconds = 0.0
+        self.scaling_actions = 0
+        self.all_tasks: list[lc.Task] = []
+        self.scheduler = Scheduler(
+            self.env,
+            azs=svc.azs,
+            providers=[(p.name, p.base, p.weight) for p in svc.capacity_providers],
+            vcpu_per_task=self.size.vcpu,
+            launch_rate_per_minute=svc.launch_rate_per_minute,
+            account_burst=svc.account_burst,
+            account_rate=svc.account_rate,
+            vcpu_quota=svc.vcpu_quota,
+            retry=svc.scheduler_retry,
+            rebalancing=svc.az_rebalancing,
+            launch=self._launch,
+            stop=self._stop,
+            log=self.log,
+        )
+        self.faults = Faults(
+            self.env,
+            sc.faults,
+            self.scheduler,
+            crash_rng=self.rng["crash"],
+            az_rng=self.rng["az"],
+            spot_rng=self.rng["spot"],
+            stop_duration=svc.stop_duration,
+            log=self.log,
+            duration=run.duration,
+        )
+        # Warm start: the initial tasks are RUNNING and serving at time 0.
+        self._warm = True
+        self.scheduler.desired = svc.initial_tasks
+        self.desired_steps.set(0, svc.initial_tasks)
+        self.scheduler.place_warm(svc.initial_tasks)
+        self._warm = False
+        self.faults.start()
+
+    # -- time ---------------------------------------------------------------------------
+    @property
+    def now(self) -> float:
+        return self.env.now
+
+    def tick_of(self, t: float) -> int:
+        return min(self.n_ticks, int(math.floor(t / self.tick + 1e-9)))
+
+    # -- event log ----------------------------------------------------------------------
+    def log(self, event: str, reason: str, task: lc.Task | None = None) -> None:
+        if task is None:
+            self._events.append((self.env.now, -1, "", 0, "", event, reason))
+        else:
+            self._events.append(
+                (self.env.now, task.id, task.az, task.revision, task.provider, event, reason)
+            )
+
+    # -- scheduler callbacks ------------------------------------------------------------
+    def _launch(self, az: str, provider: str, rebalance: bool) -> lc.Task:
+        task = lc.Task(
+            id=self._next_id,
+            az=az,
+            provider=provider,
+            revision=1,
+            launched_at=self.env.now,
+            rebalance=rebalance,
+        )
+        self._next_id += 1
+        self.all_tasks.append(task)
+        if self._warm:  # the lifecycle logs RUNNING and HEALTHY at time 0
+            task.state = lc.RUNNING
+            self._count(None, lc.RUNNING)
+        else:
+            self._count(None, lc.PROVISIONING)
+            self.log(lc.PROVISIONING, "rebalance" if rebalance else "service scheduler", task)
+        task.process = self.env.process(
+            lc.lifecycle(self.env, task, self.times, self, self.rng["start"], warm=self._warm)
+        )
+        return task
+
+    def _stop(self, task: lc.Task, reason: str) -> None:
+        lc.request_stop(task, lc.StopRequest(reason))
+
+    # -- lifecycle hooks (sim.tasks.Hooks) ---------------------------------------------
+    def _count(self, old: str | None, new: str) -> None:
+        tick = self.tick_of(self.env.now)
+        starting = lc.STARTING_STATES
+        if old == lc.RUNNING:
+            self.n_running -= 1
+        if new == lc.RUNNING:
+            self.n_running += 1
+        if old in starting and new not in starting:
+            self.n_pending -= 1
+        if new in starting and (old is None or old not in starting):
+            self.n_pending += 1
+        self.running.set(tick, self.n_running)
+        self.pending.set(tick, self.n_pending)
+
+    def transition(self, task: lc.Task, old: str, new: str, reason: str) -> None:
+        if old != new:
+            self._count(old, new)
+        self.log(new, reason, task)
+        if new == lc.RUNNING and not task.stop_requested:
+            self.faults.task_running(task)
+
+    def set_serving(self, task: lc.Task, serving: bool, reason: str) -> None:
+        if task.serving == serving:
+            return
+        tick = self.tick_of(self.env.now)
+        if not serving and self.n_serving > 0 and _is_failure(task.stop_reason):
+            self.fluid.lose_inflight(1.0 / self.n_serving, tick)
+        task.serving = serving
+        self.n_serving += 1 if serving else -1
+        self.fluid.set_serving(self.n_serving, tick)
+        self.log(lc.HEALTHY if serving else lc.DEREGISTERED, reason, task)
+        if serving:
+            self.scheduler.task_healthy(task)
+
+    def start_billing(self, task: lc.Task) -> None:  # billing_start is set by the task
+        return None
+
+    def stopped(self, task: lc.Task) -> None:
+        self._bill(task, self.env.now, minimum=True)
+        self.scheduler.task_stopped(task)
+
+    def _bill(self, task: lc.Task, until: float, minimum: bool) -> None:
+        if task.billing_start is None:
+            return
+        seconds = until - task.billing_start
+        if minimum:
+            seconds = max(60.0, seconds)
+        price = self.size.price_per_second(task.spot, self.scenario.service.spot_discount)
+        if task.spot:
+            self.cost_spot += seconds * price
+        else:
+            self.cost_on_demand += seconds * price
+        self.billed_task_seconds += seconds
+        task.billing_start = None
+
+    # -- the backend's view ---------------------------------------------------------------
+    def set_desired(self, n: int, reason: str) -> None:
+        n = max(self.min_tasks, min(self.max_tasks, int(n)))
+        if n == self.scheduler.desired:
+            return
+        self.log("SCALE", f"desired {self.scheduler.desired} -> {n}: {reason}")
+        self.scaling_actions += 1
+        self.desired_steps.set(self.tick_of(self.env.now), n)
+        self.scheduler.set_desired(n)
+
+    def set_range(self, lo: int | None, hi: int | None, reason: str) -> None:
+        if lo is not None:
+            self.min_tasks = lo
+        if hi is not None:
+            self.max_tasks = hi
+        if self.min_tasks > self.max_tasks:
+            raise ValueError(f"min_tasks {self.min_tasks} above max_tasks {self.max_tasks}")
+        self.log("RANGE", f"[{self.min_tasks}, {self.max_tasks}]: {reason}")
+        desired = self.scheduler.desired
+        if not self.min_tasks <= desired <= self.max_tasks:
+            self.set_desired(desired, f"pushed into [{self.min_tasks}, {self.max_tasks}]")
+
+    def sync(self) -> None:
+        """Bring the fluid, counters and metric periods up to the current tick."""
+        tick = self.tick_of(self.env.now)
+        self.fluid.advance(tick)
+        for steps in (self.running, self.pending, self.desired_steps):
+            steps.fill(tick)
+        self.store.fill(self.fluid.pos // self.tpp)
+
+    def _tick_arrays(self) -> dict[str, np.ndarray]:
+        """The per-tick arrays the metric store reads (shared, not copied)."""
+        f = self.fluid
+        return {
+            "arrivals": f.arrivals,
+            "served": f.served,
+            "failed": f.failed,
+            "backlog": f.backlog,
+            "n_serving": f.n_serving,
+            "rate": self.rate,
+            "running": self.running.values,
+            "pending": self.pending.values,
+            "desired": self.desired_steps.values,
+            "target_5xx": self.target_5xx,
+        }
+
+    # -- run ----------------------------------------------------------------------------
+    def run(self, policy: Any = None, controller_factory: Any = None) -> RunResult:
+        """Run to the scenario's duration under ``policy`` (default: the scenario's)."""
+        from backends.base import Controller
+        from backends.sim import SimBackend
+        from policies import registry
+
+        if policy is None:
+            policy = registry.make(
+                self.scenario.autoscaler.policy, **self.scenario.autoscaler.params
+            )
+        backend = SimBackend(self, policy)
+        controller = Controller(policy, backend)
+        self.env.process(backend.drive(controller.loop()))
+        self.env.run(until=self.scenario.run.duration)
+        return self.finish()
+
+    def finish(self) -> RunResult:
+        end = self.scenario.run.duration
+        self.fluid.close()
+        for steps in (self.running, self.pending, self.desired_steps):
+            steps.fill(self.n_ticks)
+        self.store.fill(self.store.n_periods)
+        self.store.ensure_latency(self.store.n_periods)
+        for task in self.all_tasks:
+            if task.billing_start is not None:
+                self._bill(task, end, minimum=False)
+        return RunResult(
+            self._metrics_frame(), self._events_frame(), self._summary(), self.scenario
+        )
+
+    def _metrics_frame(self) -> pd.DataFrame:
+        cols = self.store.columns
+        df = pd.DataFrame({"time_s": self.store.start, **cols})
+        df["good"] = good_periods(cols, self.scenario.slo.p99_ms, self.scenario.slo.error_rate)
+        return df
+
+    def _events_frame(self) -> pd.DataFrame:
+        df = pd.DataFrame(
+            self._events,
+            columns=["time_s", "task", "az", "revision", "provider", "event", "reason"],
+        )
+        return df.astype({"time_s": float, "task": "int64", "revision": "int64"})
+
+    def _summary(self) -> dict[str, Any]:
+        cols = self.store.columns
+        total = float(self.arrivals.sum())
+        failed = float(self.fluid.failed.sum())
+        good = good_periods(cols, self.scenario.slo.p99_ms, self.scenario.slo.error_rate)
+        hours = self.billed_task_seconds / 3600.0
+        return {
+            "cost_usd": round(self.cost_on_demand + self.cost_spot, 6),
+            "cost_on_demand_usd": round(self.cost_on_demand, 6),
+            "cost_spot_usd": round(self.cost_spot, 6),
+            "task_hours": hours,
+            "vcpu_hours": hours * self.size.vcpu,
+            "requests_total": total,
+            "requests_failed": failed,
+            "availability": 1.0 - failed / total if total > 0 else 1.0,
+            "latency_p50_ms": request_weighted_quantile(0.5, cols, self.model, RHO_CAP),
+            "latency_p99_ms": request_weighted_quantile(0.99, cols, self.model, RHO_CAP),
+            "good_minutes_fraction": float(good.mean()) if len(good) else 1.0,
+            "scaling_actions": self.scaling_actions,
+        }
+
+
+def _is_failure(reason: str) -> bool:
+    """Stops that lose in-flight requests (no draining)."""
+    return reason.startswith(("TaskFailed", "AZ outage"))
+
+
+def run_scenario(scenario: Scenario, policy: Any = None, **kwargs: Any) -> RunResult:
+    """Build and run one simulation."""
+    return Simulation(scenario, **kwargs).run(policy)

@@ -1,0 +1,207 @@
+"""Task lifecycle as SimPy processes (shared/reference/fargate-and-ecs.md, "Task lifecycle").
+
+PROVISIONING -> PENDING -> ACTIVATING (image pull, billed from here) -> RUNNING -> serving once
+the target group health check passes (interval x healthy threshold) -> DEACTIVATING (draining
+for the deregistration delay, no new requests) -> STOPPING -> DEPROVISIONING -> STOPPED.
+
+Every transition is an event record (time, task, AZ, revision, event, reason) through the
+``hooks`` object the simulation passes in; this module holds no policy and no AWS.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Protocol
+
+import numpy as np
+import simpy
+
+PROVISIONING = "PROVISIONING"
+PENDING = "PENDING"
+ACTIVATING = "ACTIVATING"
+RUNNING = "RUNNING"
+DEACTIVATING = "DEACTIVATING"
+STOPPING = "STOPPING"
+DEPROVISIONING = "DEPROVISIONING"
+STOPPED = "STOPPED"
+#: Not a lastStatus: the target group marked the task healthy and the ALB routes to it.
+HEALTHY = "HEALTHY"
+#: Not a lastStatus: removed from the target group, the ALB routes no new request to it.
+DEREGISTERED = "DEREGISTERED"
+
+STARTING_STATES = (PROVISIONING, PENDING, ACTIVATING)
+STOPPING_STATES = (DEACTIVATING, STOPPING, DEPROVISIONING)
+
+
+@dataclass(eq=False)
+class Task:
+    """One Fargate task of the service."""
+
+    id: int
+    az: str
+    provider: str
+    revision: int
+    launched_at: float
+    state: str = PROVISIONING
+    serving: bool = False
+    stop_requested: bool = False
+    billing_start: float | None = None
+    stopped_at: float | None = None
+    stop_reason: str = ""
+    rebalance: bool = False
+    process: simpy.Process | None = field(default=None, repr=False)
+
+    @property
+    def spot(self) -> bool:
+        return self.provider == "FARGATE_SPOT"
+
+    @property
+    def active(self) -> bool:
+        """Counts towards the desired count: not stopping, not stopped."""
+        return not self.stop_requested and self.state != STOPPED
+
+
+@dataclass(frozen=True)
+class LifecycleTimes:
+    """Durations of the lifecycle stages; see ServiceConfig for sources and defaults."""
+
+    provisioning: tuple[float, float]
+    pull_mean: float
+    pull_jitter: float
+    container_start: float
+    health_check: float
+    deregistration_delay: float
+    stop_duration: float
+    deprovisioning: float
+
+
+class Hooks(Protocol):
+    """What a task tells the simulation."""
+
+    def transition(self, task: Task, old: str, new: str, reason: str) -> None: ...
+
+    def set_serving(self, task: Task, serving: bool, reason: str) -> None: ...
+
+    def start_billing(self, task: Task) -> None: ...
+
+    def stopped(self, task: Task) -> None: ...
+
+
+class StopRequest:
+    """Interrupt cause asking a task to stop. ``drain`` caps the draining time (Spot)."""
+
+    def __init__(self, reason: str, crash: bool = False, drain: float | None = None) -> None:
+        self.reason = reason
+        self.crash = crash
+        self.drain = drain
+
+
+def _set(hooks: Hooks, task: Task, state: str, reason: str) -> None:
+    old = task.state
+    task.state = state
+    hooks.transition(task, old, state, reason)
+
+
+def start_time_draws(times: LifecycleTimes, rng: np.random.Generator) -> tuple[float, float]:
+    """(provisioning, image pull) seconds for one task, from the start-latency stream."""
+    lo, hi = times.provisioning
+    prov = lo if hi <= lo else float(rng.uniform(lo, hi))
+    jitter = 1.0
+    if times.pull_jitter > 0:
+        jitter = max(0.1, 1.0 + times.pull_jitter * float(rng.standard_normal()))
+    return prov, times.pull_mean * jitter
+
+
+def lifecycle(
+    env: simpy.Environment,
+    task: Task,
+    times: LifecycleTimes,
+    hooks: Hooks,
+    rng: np.random.Generator,
+    warm: bool = False,
+):
+    """The task's whole life. Interrupt it with a :class:`StopRequest` to stop it."""
+    request: StopRequest | None = None
+    try:
+        if warm:
+            task.billing_start = env.now
+            hooks.start_billing(task)
+            _set(hooks, task, RUNNING, "present at start (warm)")
+            hooks.set_serving(task, True, "present at start (warm)")
+        else:
+            prov, pull = start_time_draws(times, rng)
+            yield env.timeout(prov)
+            _set(hooks, task, PENDING, "network interface attached")
+            _set(hooks, task, ACTIVATING, "image pull started")
+            task.billing_start = env.now
+            hooks.start_billing(task)
+            yield env.timeout(pull + times.container_start)
+            _set(hooks, task, RUNNING, "containers started, registered with target group")
+            yield env.timeout(times.health_check)
+            hooks.set_serving(task, True, "target group health check passed")
+        # Serve until asked to stop.
+        yield env.event()
+    except simpy.Interrupt as interrupt:
+        request = interrupt.cause
+    assert isinstance(request, StopRequest)
+    yield from _stop(env, task, times, hooks, request)
+
+
+def _stop(
+    env: simpy.Environment, task: Task, times: LifecycleTimes, hooks: Hooks, req: StopRequest
+):
+    task.stop_reason = req.reason
+    was_serving = task.serving
+    if task.serving:
+        hooks.set_serving(task, False, req.reason)
+    escalated: StopRequest | None = None
+    if req.crash:
+        _set(hooks, task, STOPPING, req.reason)
+    elif was_serving:
+        _set(hooks, task, DEACTIVATING, f"{req.reason}: deregistered, draining")
+        drain = times.deregistration_delay
+        if req.drain is not None:
+            drain = min(req.drain, drain)
+        escalated = yield from _wait(env, drain)
+        if escalated is None:
+            _set(hooks, task, STOPPING, "SIGTERM")
+            escalated = yield from _wait(env, times.stop_duration)
+        else:
+            _set(hooks, task, STOPPING, escalated.reason)
+    elif task.state == RUNNING:
+        _set(hooks, task, DEACTIVATING, f"{req.reason}: deregistered before healthy")
+        _set(hooks, task, STOPPING, "SIGTERM")
+        escalated = yield from _wait(env, times.stop_duration)
+    else:
+        _set(hooks, task, STOPPING, f"{req.reason}: stopped while starting")
+    if escalated is not None:
+        task.stop_reason = escalated.reason
+    _set(hooks, task, DEPROVISIONING, "network interface detached")
+    end = env.now + times.deprovisioning
+    while env.now < end:  # a crash cannot speed up deprovisioning
+        yield from _wait(env, end - env.now)
+    task.stopped_at = env.now
+    _set(hooks, task, STOPPED, task.stop_reason)
+    hooks.stopped(task)
+
+
+def _wait(env: simpy.Environment, delay: float):
+    """Wait ``delay`` s; return the StopRequest of a crash that cut it short, else None."""
+    try:
+        yield env.timeout(max(0.0, delay))
+    except simpy.Interrupt as interrupt:
+        cause = interrupt.cause
+        return cause if isinstance(cause, StopRequest) else None
+    return None
+
+
+def request_stop(task: Task, request: StopRequest) -> bool:
+    """Ask a task to stop; False when it is already stopping (a crash still escalates)."""
+    if task.state == STOPPED:
+        return False
+    if task.stop_requested and not request.crash:
+        return False
+    task.stop_requested = True
+    assert task.process is not None
+    task.process.interrupt(request)
+    return True
