@@ -1,0 +1,29 @@
+"""A fixed task count: the baseline every other autoscaler is compared with."""
+
+from __future__ import annotations
+
+from policies.base import BasePolicy, Decision, Observation, clamp
+
+
+class StaticPolicy(BasePolicy):
+    """Keep ``count`` tasks (None: keep the service's initial count, i.e. never act).
+
+    Parameters
+    ----------
+    count : int or None, default None
+        The fixed desired count; None leaves the desired count as it is.
+    interval : float, default 60
+        Seconds between decisions.
+    """
+
+    def __init__(self, count: int | None = None, interval: float = 60.0) -> None:
+        self.count = count
+        self.interval = interval
+
+    def decide(self, observation: Observation) -> Decision:
+        if self.count is None:
+            return Decision(None, "static: keep the current count")
+        n = clamp(int(self.count), observation.min_tasks, observation.max_tasks)
+        if n == observation.desired:
+            return Decision(None, f"static: already at {n}")
+        return Decision(n, f"static: fixed count {n}")
