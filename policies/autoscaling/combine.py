@@ -1,0 +1,177 @@
+"""Several scaling policies on one service, combined the AWS way.
+
+/work/shared/reference/autoscaling.md, "AWS Application Auto Scaling, target tracking":
+"Several policies: scale out if any says so; scale in only if all agree; the largest capacity
+wins. Min and max capacity always clamp the result." The usual use is a pair of step policies
+(one scale-out, one scale-in) or target tracking beside step scaling.
+
+A combinator, not a registered policy: it is built in code from member policy objects.
+
+Rules (each member decides on the same observation, in order):
+
+* A member *votes* with its decision's ``desired``: above the current desired count is "out",
+  below is "in", None or equal is "no change". A member whose decision only changes the
+  scalable range (``desired`` None with ``min_tasks`` or ``max_tasks`` set, e.g. scheduled
+  scaling) abstains.
+* If any member votes out, the result is the largest proposal (the largest capacity wins).
+* Otherwise, if at least one member votes in and no member vetoes, the result is the largest
+  of the scale-in proposals (the smallest scale-in). A "no change" is a veto unless the member
+  says otherwise through an optional method ``vetoes_scale_in() -> bool`` (asked after its
+  ``decide``). That is how AWS's rule reads for mixed policies: target tracking scales in
+  "only if all target tracking policies *with the scale-in portion enabled* are ready to scale
+  in" (so :class:`~policies.autoscaling.target_tracking.TargetTrackingPolicy` vetoes unless
+  ``disable_scale_in``), while a step scaling policy acts only when its own alarm fires (so
+  :class:`~policies.autoscaling.step.StepScalingPolicy` vetoes only while its alarm is in
+  ALARM without it scaling in). A quiet scale-out step policy therefore does not block its
+  scale-in partner, the usual step pair. Members without the method always veto
+  (conservative).
+* The result is clamped to [min, max] (the range a member sets, if any, else the
+  observation's). Range changes from members pass through; two members setting different
+  values for the same bound is an error.
+* *Choice*: the cadence is ``interval`` if given, else the shortest member interval, and every
+  member decides at every call (members are not run at their own cadences). Members keep their
+  own state (cooldowns), each assuming its proposal took effect; the policies here read the
+  desired count back from the next observation, so a proposal that lost the vote does not leave
+  them in a false cooldown.
+"""
+
+from __future__ import annotations
+
+import copy
+import math
+from typing import Any
+
+from policies.base import BasePolicy, Decision, Observation, clamp
+
+
+class CombinedPolicy(BasePolicy):
+    """Members decide; scale out if any says so, scale in only if all agree, largest wins.
+
+    Parameters
+    ----------
+    policies : list of policies
+        The member policy objects (each with ``decide`` and ``interval_s``), in order.
+    interval : float or None, default None
+        Seconds between decisions; None means the shortest member interval.
+    """
+
+    def __init__(self, policies: list[Any], interval: float | None = None) -> None:
+        self.policies = policies
+        self.interval = interval
+
+    @property
+    def requires_future(self) -> bool:  # type: ignore[override]
+        """True if any member is an oracle that needs the future load."""
+        return any(getattr(p, "requires_future", False) for p in self._members())
+
+    def _members(self) -> list[Any]:
+        members = self.policies
+        if isinstance(members, str | bytes) or not hasattr(members, "__iter__"):
+            return []
+        return list(members)
+
+    @property
+    def interval_s(self) -> float:
+        if self.interval is not None:
+            return float(self.interval)
+        members = self._members()
+        if not members:
+            return 60.0
+        return min(float(p.interval_s) for p in members)
+
+    def _validate(self) -> list[Any]:
+        members = self._members()
+        if not members:
+            raise ValueError(
+                f"combined: policies must be a non-empty list of policies, got {self.policies!r}"
+            )
+        for i, p in enumerate(members):
+            if not callable(getattr(p, "decide", None)):
+                raise ValueError(f"combined: policies[{i}] has no decide(observation): {p!r}")
+        if self.interval is not None:
+            value = self.interval
+            if not (isinstance(value, int | float) and math.isfinite(value) and value > 0):
+                raise ValueError(f"combined: interval must be None or > 0 seconds, got {value!r}")
+        return members
+
+    def reset(self) -> None:
+        """Forget this combinator's and every member's learned state."""
+        super().reset()
+        for p in self._members():
+            if hasattr(p, "reset"):
+                p.reset()
+
+    def clone(self) -> CombinedPolicy:
+        """A fresh copy: members cloned (not copied with their state)."""
+        members = [p.clone() if hasattr(p, "clone") else copy.deepcopy(p) for p in self._members()]
+        return type(self)(members, interval=copy.deepcopy(self.interval))
+
+    def decide(self, observation: Observation) -> Decision:
+        members = self._validate()
+        desired = int(observation.desired)
+        decisions = [p.decide(observation) for p in members]
+        for i, dec in enumerate(decisions):
+            if not isinstance(dec, Decision):
+                raise TypeError(f"combined: policies[{i}].decide returned {type(dec).__name__}")
+
+        lo = _agree(decisions, "min_tasks")
+        hi = _agree(decisions, "max_tasks")
+        eff_lo = observation.min_tasks if lo is None else lo
+        eff_hi = observation.max_tasks if hi is None else hi
+
+        outs, ins, holds = [], [], []
+        for i, dec in enumerate(decisions):
+            if dec.desired is None and (dec.min_tasks is not None or dec.max_tasks is not None):
+                continue  # changes only the range: abstains
+            if dec.desired is not None and dec.desired > desired:
+                outs.append(i)
+            elif dec.desired is not None and dec.desired < desired:
+                ins.append(i)
+            elif _vetoes(members[i]):
+                holds.append(i)
+
+        members_text = " | ".join(f"#{i + 1} {dec.reason}" for i, dec in enumerate(decisions))
+        if outs:
+            proposals = [decisions[i].desired for i in outs]
+            want = max(proposals)
+            verdict = (
+                f"scale out: {len(outs)} of {len(decisions)} say out, largest of "
+                f"{proposals} = {want}"
+            )
+        elif ins and not holds:
+            proposals = [decisions[i].desired for i in ins]
+            want = max(proposals)
+            verdict = (
+                f"scale in: {len(ins)} say in and none objects, largest of {proposals} = {want}"
+            )
+        else:
+            want = None
+            if ins:
+                vetoes = ", ".join(f"#{i + 1}" for i in holds)
+                verdict = (
+                    f"no change: {len(ins)} say in but {vetoes} object (scale in only if all agree)"
+                )
+            else:
+                verdict = "no change: no member scales"
+        new = None
+        if want is not None:
+            new = clamp(int(want), eff_lo, eff_hi)
+            if new != want:
+                verdict += f", clamped to [{eff_lo}, {eff_hi}] = {new}"
+            if new == desired:
+                new = None
+                verdict += f" (already {desired})"
+        return Decision(new, f"combined: {verdict} || {members_text}", min_tasks=lo, max_tasks=hi)
+
+
+def _vetoes(member: Any) -> bool:
+    """Whether a member that did not propose a scale-in objects to one (default: yes)."""
+    method = getattr(member, "vetoes_scale_in", None)
+    return bool(method()) if callable(method) else True
+
+
+def _agree(decisions: list[Decision], attr: str) -> int | None:
+    values = {getattr(d, attr) for d in decisions} - {None}
+    if len(values) > 1:
+        raise ValueError(f"combined: members set different {attr}: {sorted(values)}")
+    return values.pop() if values else None
