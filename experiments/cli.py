@@ -109,6 +109,25 @@ def cmd_demo(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_experiment_autoscaling(args: argparse.Namespace) -> int:
+    from experiments.autoscaling import POLICIES, TRACES, run_experiment
+
+    try:
+        run_experiment(
+            Path(args.out),
+            traces=args.traces or list(TRACES),
+            policies=args.policies or list(POLICIES),
+            seeds=range(1, args.seeds + 1),
+            days=args.days,
+            workers=args.workers,
+            progress=not args.quiet,
+        )
+    except ValueError as exc:
+        print(f"fargate-lab experiment autoscaling: {exc}", file=sys.stderr)
+        return EXIT_BAD_INPUT
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="fargate-lab",
@@ -146,6 +165,20 @@ def build_parser() -> argparse.ArgumentParser:
 
     pol = sub.add_parser("policies", help="list the registered policies and their defaults")
     pol.set_defaults(func=cmd_policies)
+
+    e = sub.add_parser("experiment", help="run a named experiment")
+    esub = e.add_subparsers(dest="experiment", required=True)
+    ea = esub.add_parser(
+        "autoscaling", help="every autoscaler on the four catalog traces, several seeds"
+    )
+    ea.add_argument("--out", default="results/autoscaling", help="output folder")
+    ea.add_argument("--days", type=float, default=7.0, help="simulated days per run (7)")
+    ea.add_argument("--seeds", type=int, default=5, help="seeds 1..N (5)")
+    ea.add_argument("--traces", nargs="+", metavar="NAME", help="subset of the catalog")
+    ea.add_argument("--policies", nargs="+", metavar="NAME", help="subset of the policies")
+    ea.add_argument("--workers", type=int, help="processes (default: CPU count)")
+    ea.add_argument("-q", "--quiet", action="store_true", help="no progress bars")
+    ea.set_defaults(func=cmd_experiment_autoscaling)
 
     d = sub.add_parser("demo", help="the demonstration run by `make demo`")
     d.add_argument("--out", default="demo-output", help="folder for the report and figure")
