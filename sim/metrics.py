@@ -408,4 +408,4 @@ def request_weighted_quantile(
         return math.nan
     rho = np.clip(np.nan_to_num(columns["utilisation"]), 0.0, rho_cap)
     shift = np.nan_to_num(columns["queue_wait_s"])
-    return 1000.0 * mixture_quantile(p, served, shift, rho, model.workers, model.mu, tol=1e-7)
+    return 1000.0 * mixture_quantile(p, served, shift, rho, model.workers, model.mu, tol=1e-5)

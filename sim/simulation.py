@@ -64,8 +64,9 @@ class _Steps:
         self.pos = 0
 
     def set(self, tick: int, value: int) -> None:
-        self.fill(tick)
-        self.value = value
+        if value != self.value:
+            self.fill(tick)
+            self.value = value
 
     def fill(self, tick: int) -> None:
         tick = min(tick, len(self.values))
@@ -265,7 +266,7 @@ class Simulation:
             self.n_running += 1
         if old in starting and new not in starting:
             self.n_pending -= 1
-        if new in starting and (old is None or old not in starting):
+        if new in starting and old not in starting:
             self.n_pending += 1
         self.running.set(tick, self.n_running)
         self.pending.set(tick, self.n_pending)
