@@ -546,26 +546,52 @@ class _ClockRead(AssertionError):
 def _clock_guards(policy: Any, calls: list[str]) -> contextlib.ExitStack:
     """Patch the OS clock readers (``time.time``/``time_ns``/``monotonic``/``monotonic_ns``,
     ``datetime.datetime.now``/``utcnow``/``today``, ``datetime.date.today``) to record and
-    raise, in their modules and wherever the policy's modules imported them by name."""
+    raise, in their modules and wherever the policy's modules imported them by name.
 
-    def raiser(name: str) -> Callable[..., Any]:
+    Only reads made by the policy's own code count: a library the policy calls (e.g.
+    scikit-learn timing its own fit for a progress log, which cannot change a decision)
+    gets the real clock. "Own code" is any module of the policy's class hierarchy, any
+    module of the ``policies`` package, and code defined in ``__main__`` or a test module.
+    """
+    own = {c.__module__ for c in type(policy).__mro__ if c.__module__ != "builtins"}
+
+    def by_policy() -> bool:
+        frame = sys._getframe(2)
+        while frame is not None and frame.f_globals.get("__name__") == __name__:
+            frame = frame.f_back
+        if frame is None:
+            return True
+        module = str(frame.f_globals.get("__name__", ""))
+        return (
+            module in own
+            or module.split(".")[0] in ("policies", "__main__")
+            or (module.rsplit(".", 1)[-1].startswith("test_"))
+        )
+
+    def raiser(name: str, real: Callable[..., Any] | None = None) -> Callable[..., Any]:
         def read(*args: Any, **kwargs: Any) -> Any:
+            if real is not None and not by_policy():
+                return real(*args, **kwargs)
             calls.append(name)
             raise _ClockRead(f"{name}() called during decide")
 
         return read
 
     clock_names = ("time", "time_ns", "monotonic", "monotonic_ns")
-    originals = {getattr(_time, n): raiser(f"time.{n}") for n in clock_names}
+    originals = {getattr(_time, n): raiser(f"time.{n}", getattr(_time, n)) for n in clock_names}
     real_datetime, real_date = _dt.datetime, _dt.date
 
     class _GuardedDatetime(_dt.datetime):
-        now = classmethod(lambda cls, *a, **k: raiser("datetime.now")())
-        utcnow = classmethod(lambda cls, *a, **k: raiser("datetime.utcnow")())
-        today = classmethod(lambda cls, *a, **k: raiser("datetime.today")())
+        now = classmethod(lambda cls, *a, **k: raiser("datetime.now", real_datetime.now)(*a, **k))
+        utcnow = classmethod(
+            lambda cls, *a, **k: raiser("datetime.utcnow", real_datetime.utcnow)(*a, **k)
+        )
+        today = classmethod(
+            lambda cls, *a, **k: raiser("datetime.today", real_datetime.today)(*a, **k)
+        )
 
     class _GuardedDate(_dt.date):
-        today = classmethod(lambda cls, *a, **k: raiser("date.today")())
+        today = classmethod(lambda cls, *a, **k: raiser("date.today", real_date.today)(*a, **k))
 
     stack = contextlib.ExitStack()
     for n in clock_names:

@@ -19,6 +19,8 @@ _ENTRY_POINTS: dict[str, str] = {
     "step": "policies.autoscaling.step:StepScalingPolicy",
     "scheduled": "policies.autoscaling.scheduled:ScheduledPolicy",
     "hpa": "policies.autoscaling.hpa:HpaPolicy",
+    "predictive": "policies.autoscaling.predictive:PredictiveScalingPolicy",
+    "learned": "policies.autoscaling.learned:LearnedPolicy",
     "oracle": "policies.autoscaling.oracle:OraclePolicy",
 }
 

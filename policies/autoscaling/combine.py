@@ -25,6 +25,10 @@ Rules (each member decides on the same observation, in order):
   ALARM without it scaling in). A quiet scale-out step policy therefore does not block its
   scale-in partner, the usual step pair. Members without the method always veto
   (conservative).
+* A scale-in never goes below a member's capacity floor, reported through an optional method
+  ``capacity_floor() -> int | None`` (asked after its ``decide``): predictive scaling reports
+  its forecast capacity, so predictive + target tracking runs at the higher of the two, as AWS
+  combines them.
 * The result is clamped to [min, max] (the range a member sets, if any, else the
   observation's). Range changes from members pass through; two members setting different
   values for the same bound is an error.
@@ -144,6 +148,10 @@ class CombinedPolicy(BasePolicy):
             verdict = (
                 f"scale in: {len(ins)} say in and none objects, largest of {proposals} = {want}"
             )
+            floors = [f for f in (_floor(m) for m in members) if f is not None]
+            if floors and max(floors) > want:
+                want = min(desired, max(floors))
+                verdict += f", held at the members' capacity floor {max(floors)} -> {want}"
         else:
             want = None
             if ins:
@@ -168,6 +176,12 @@ def _vetoes(member: Any) -> bool:
     """Whether a member that did not propose a scale-in objects to one (default: yes)."""
     method = getattr(member, "vetoes_scale_in", None)
     return bool(method()) if callable(method) else True
+
+
+def _floor(member: Any) -> int | None:
+    """A member's capacity floor (predictive scaling's forecast capacity), if it has one."""
+    method = getattr(member, "capacity_floor", None)
+    return method() if callable(method) else None
 
 
 def _agree(decisions: list[Decision], attr: str) -> int | None:

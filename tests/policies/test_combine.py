@@ -263,3 +263,70 @@ def test_combined_pair_in_the_simulator():
     downs = scale[scale.reason.str.contains("combined: scale in")]
     assert len(ups) >= 1 and ups.time_s.min() > 1800
     assert len(downs) >= 1 and downs.time_s.min() > 3600
+
+
+class _Floor:
+    """A member that never votes but holds a capacity floor, like predictive scaling."""
+
+    interval_s = 60.0
+
+    def __init__(self, floor):
+        self.floor = floor
+
+    def get_params(self):
+        return {"floor": self.floor}
+
+    def decide(self, observation):
+        return Decision(None, f"floor {self.floor}")
+
+    def vetoes_scale_in(self):
+        return False
+
+    def capacity_floor(self):
+        return self.floor
+
+
+class _Wants:
+    interval_s = 60.0
+
+    def __init__(self, n):
+        self.n = n
+
+    def get_params(self):
+        return {"n": self.n}
+
+    def decide(self, observation):
+        return Decision(self.n, f"wants {self.n}")
+
+
+@pytest.mark.parametrize(
+    ("desired", "floor", "proposal", "expected"),
+    [
+        (10, 7, 4, 7),  # scale-in stops at the floor
+        (10, 3, 4, 4),  # floor below the proposal: the proposal stands
+        (10, 12, 4, None),  # floor above desired: no scale-in (and the floor does not scale out)
+        (10, None, 4, 4),  # no forecast yet
+    ],
+)
+def test_scale_in_respects_a_members_capacity_floor(desired, floor, proposal, expected) -> None:
+    policy = CombinedPolicy([_Floor(floor), _Wants(proposal)])
+    obs = _obs_for_floor(desired)
+    assert policy.decide(obs).desired == expected
+
+
+def _obs_for_floor(desired: int):
+    from policies.base import MetricHistory, Observation
+
+    return Observation(
+        time=600.0,
+        desired=desired,
+        running=desired,
+        pending=0,
+        healthy=desired,
+        min_tasks=1,
+        max_tasks=50,
+        cpu=1024,
+        memory=2048,
+        capacity_rps=100.0,
+        metrics=MetricHistory.empty(),
+    )
