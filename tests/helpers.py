@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import numpy as np
+from numpy.typing import ArrayLike
 
+from policies.base import METRIC_NAMES, DeploymentState, FutureLoad, MetricHistory, Observation
 from sim.scenario import Scenario, scenario_from_dict
 
 #: Start latency made exact for event-trace tests: 10 s provisioning, an 88 MB image at
@@ -27,3 +29,69 @@ def build(**sections: dict) -> Scenario:
 
 def constant_rate(scenario: Scenario, rps: float) -> np.ndarray:
     return np.full(scenario.n_ticks, float(rps))
+
+
+def history(period_s: float = 60.0, start: float = 0.0, **columns: ArrayLike) -> MetricHistory:
+    """A MetricHistory as a CloudWatch reader would hold it, built from a few columns.
+
+    Every name in ``METRIC_NAMES`` is present: the ``columns`` given (array-likes of one length
+    ``n``, stored as float copies) and NaN for the rest. Period ``i`` starts at
+    ``start + i * period_s``; no columns make an empty history. All arrays are read-only, as
+    the simulator's are. An unknown column name or unequal lengths raise ValueError.
+    """
+    unknown = sorted(set(columns) - set(METRIC_NAMES))
+    if unknown:
+        raise ValueError(f"unknown metric columns {unknown}; known: {list(METRIC_NAMES)}")
+    values = {name: np.array(v, dtype=float) for name, v in columns.items()}
+    not_1d = sorted(name for name, v in values.items() if v.ndim != 1)
+    if not_1d:
+        raise ValueError(f"metric columns must be one-dimensional: {not_1d}")
+    lengths = {name: len(v) for name, v in values.items()}
+    if len(set(lengths.values())) > 1:
+        raise ValueError(f"metric columns differ in length: {lengths}")
+    n = next(iter(lengths.values()), 0)
+    starts = start + np.arange(n) * period_s
+    cols = {name: values.get(name, np.full(n, np.nan)) for name in METRIC_NAMES}
+    for a in (starts, *cols.values()):
+        a.flags.writeable = False
+    return MetricHistory(period_s, starts, cols)
+
+
+def observation(
+    *,
+    metrics: MetricHistory | None = None,
+    time: float | None = None,
+    desired: int = 10,
+    running: int | None = None,
+    pending: int = 0,
+    healthy: int | None = None,
+    min_tasks: int = 1,
+    max_tasks: int = 50,
+    cpu: int = 1024,
+    memory: int = 2048,
+    capacity_rps: float = 100.0,
+    deployment: DeploymentState | None = None,
+    future_load: FutureLoad | None = None,
+) -> Observation:
+    """An Observation with test defaults: a steady service of ``desired`` tasks.
+
+    ``running`` and ``healthy`` default to ``desired``; ``metrics`` to an empty history;
+    ``time`` to one publication delay (60 s) after the last period, ``metrics.end + 60``;
+    ``deployment`` to none in progress.
+    """
+    metrics = MetricHistory.empty() if metrics is None else metrics
+    return Observation(
+        time=metrics.end + 60.0 if time is None else time,
+        desired=desired,
+        running=desired if running is None else running,
+        pending=pending,
+        healthy=desired if healthy is None else healthy,
+        min_tasks=min_tasks,
+        max_tasks=max_tasks,
+        cpu=cpu,
+        memory=memory,
+        capacity_rps=capacity_rps,
+        metrics=metrics,
+        deployment=DeploymentState() if deployment is None else deployment,
+        future_load=future_load,
+    )

@@ -8,18 +8,12 @@ import pickle
 
 import numpy as np
 import pytest
+from helpers import history, observation
 
 from policies.autoscaling.combine import CombinedPolicy
 from policies.autoscaling.step import StepScalingPolicy
 from policies.autoscaling.target_tracking import TargetTrackingPolicy
-from policies.base import (
-    METRIC_NAMES,
-    BasePolicy,
-    Decision,
-    DeploymentState,
-    MetricHistory,
-    Observation,
-)
+from policies.base import BasePolicy, Decision, Observation
 
 
 class Fixed(BasePolicy):
@@ -58,23 +52,13 @@ def obs(
     min_tasks: int = 1,
     max_tasks: int = 50,
 ) -> Observation:
-    vals = np.asarray(values, dtype=float)
-    n = len(vals)
-    cols = {name: np.full(n, np.nan) for name in METRIC_NAMES}
-    cols["CPUUtilization"] = vals
-    return Observation(
+    """An observation at ``time`` whose CPUUtilization periods are ``values``."""
+    return observation(
+        metrics=history(CPUUtilization=values),
         time=time,
         desired=desired,
-        running=desired,
-        pending=0,
-        healthy=desired,
         min_tasks=min_tasks,
         max_tasks=max_tasks,
-        cpu=1024,
-        memory=2048,
-        capacity_rps=100.0,
-        metrics=MetricHistory(60.0, np.arange(n) * 60.0, cols),
-        deployment=DeploymentState(),
     )
 
 
@@ -315,18 +299,4 @@ def test_scale_in_respects_a_members_capacity_floor(desired, floor, proposal, ex
 
 
 def _obs_for_floor(desired: int):
-    from policies.base import MetricHistory, Observation
-
-    return Observation(
-        time=600.0,
-        desired=desired,
-        running=desired,
-        pending=0,
-        healthy=desired,
-        min_tasks=1,
-        max_tasks=50,
-        cpu=1024,
-        memory=2048,
-        capacity_rps=100.0,
-        metrics=MetricHistory.empty(),
-    )
+    return observation(time=600.0, desired=desired)

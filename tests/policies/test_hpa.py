@@ -10,6 +10,8 @@ import pickle
 
 import numpy as np
 import pytest
+from helpers import history as make_history
+from helpers import observation
 
 from policies.autoscaling.hpa import (
     HpaPolicy,
@@ -18,20 +20,13 @@ from policies.autoscaling.hpa import (
     replica_recommendation,
     stabilise,
 )
-from policies.base import METRIC_NAMES, MetricHistory, Observation
+from policies.base import MetricHistory, Observation
 
 
 def history(t: float, values: dict[str, list[float]], period_s: float = 60.0) -> MetricHistory:
     """Periods ending 60 s before ``t`` (the publication delay), the last one latest."""
     n = len(next(iter(values.values())))
-    start = t - 60.0 - period_s * np.arange(n, 0, -1, dtype=float)
-    cols = {}
-    for name in METRIC_NAMES:
-        a = np.array(values.get(name, [np.nan] * n), dtype=float)
-        a.flags.writeable = False
-        cols[name] = a
-    start.flags.writeable = False
-    return MetricHistory(period_s, start, cols)
+    return make_history(period_s, t - 60.0 - n * period_s, **values)
 
 
 def obs(
@@ -55,7 +50,8 @@ def obs(
         "RunningTaskCount": [running if period_running is None else period_running],
         "HealthyHostCount": [healthy if period_healthy is None else period_healthy],
     }
-    return Observation(
+    return observation(
+        metrics=history(t, values),
         time=t,
         desired=desired,
         running=running,
@@ -63,10 +59,6 @@ def obs(
         healthy=healthy,
         min_tasks=lo,
         max_tasks=hi,
-        cpu=1024,
-        memory=2048,
-        capacity_rps=100.0,
-        metrics=history(t, values),
     )
 
 

@@ -9,6 +9,7 @@ import time
 
 import numpy as np
 import pytest
+from helpers import history, observation
 
 from policies import registry
 from policies.autoscaling.learned import (
@@ -19,7 +20,7 @@ from policies.autoscaling.learned import (
     predict_trees,
 )
 from policies.autoscaling.reactive import ReactivePolicy
-from policies.base import METRIC_NAMES, BasePolicy, Decision, MetricHistory, Observation
+from policies.base import BasePolicy, Decision, Observation
 from policies.checks import run_checks, sample_observations
 
 HOUR = 3600.0
@@ -44,19 +45,16 @@ def observe(
     """An observation at ``t`` of a service whose per-period load (req/s) is ``rate``: the
     periods published by ``t - delay``; CPU as ``running`` tasks of CAP req/s would show it."""
     n = max(0, int(math.floor((t - delay) / PERIOD + 1e-9)))
-    start = np.arange(n) * PERIOD
     r = np.asarray(rate[:n], dtype=float)
-    cols = {name: np.full(n, np.nan) for name in METRIC_NAMES}
-    cols["RequestCount"] = np.where(r > 0, r * PERIOD, np.nan)
-    cols["CPUUtilization"] = (
-        np.minimum(100.0, 100.0 * r / (running * CAP)) if cpu is None else np.asarray(cpu[:n])
+    metrics = history(
+        PERIOD,
+        RequestCount=np.where(r > 0, r * PERIOD, np.nan),
+        CPUUtilization=np.minimum(100.0, 100.0 * r / (running * CAP)) if cpu is None else cpu[:n],
+        RunningTaskCount=np.full(n, float(running)),
+        HealthyHostCount=np.full(n, float(running)),
     )
-    cols["RunningTaskCount"] = np.full(n, float(running))
-    cols["HealthyHostCount"] = np.full(n, float(running))
-    for v in cols.values():
-        v.flags.writeable = False
-    start.flags.writeable = False
-    return Observation(
+    return observation(
+        metrics=metrics,
         time=t,
         desired=running if desired is None else desired,
         running=running,
@@ -64,10 +62,7 @@ def observe(
         healthy=running,
         min_tasks=lo,
         max_tasks=hi,
-        cpu=1024,
-        memory=2048,
         capacity_rps=CAP,
-        metrics=MetricHistory(PERIOD, start, cols),
     )
 
 

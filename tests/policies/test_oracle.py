@@ -7,10 +7,11 @@ import math
 
 import numpy as np
 import pytest
+from helpers import observation
 
 from policies import registry
 from policies.autoscaling.oracle import OraclePolicy
-from policies.base import FutureLoad, MetricHistory, Observation
+from policies.base import FutureLoad, Observation
 from sim.scenario import scenario_from_dict
 from sim.simulation import Simulation
 
@@ -35,18 +36,11 @@ def _obs(
         rate = arr
     rate = np.asarray(rate, dtype=float)
     rate.flags.writeable = False
-    return Observation(
+    return observation(
         time=0.0,
         desired=desired,
-        running=desired,
-        pending=0,
-        healthy=desired,
         min_tasks=lo,
         max_tasks=hi,
-        cpu=1024,
-        memory=2048,
-        capacity_rps=100.0,
-        metrics=MetricHistory.empty(),
         future_load=FutureLoad(1.0, rate, per_task, STARTUP) if future else None,
     )
 

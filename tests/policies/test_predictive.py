@@ -8,6 +8,8 @@ import pickle
 
 import numpy as np
 import pytest
+from helpers import history as make_history
+from helpers import observation
 
 from policies import registry
 from policies.autoscaling.predictive import (
@@ -15,7 +17,7 @@ from policies.autoscaling.predictive import (
     hourly_means,
     seasonal_forecast,
 )
-from policies.base import METRIC_NAMES, MetricHistory, Observation
+from policies.base import MetricHistory, Observation
 from policies.checks import run_checks, sample_observations
 
 HOUR = 3600.0
@@ -33,15 +35,15 @@ def history(rate_fn, until: float, period: float = 60.0, running: float = 10.0) 
     """Published periods before ``until``: RequestCount from ``rate_fn``, CPU proportional to
     load per task (a task carries 100 req/s at 100 % CPU, so 50 req/s at CPU 50 %)."""
     n = max(0, int(math.floor(until / period + 1e-9)))
-    start = np.arange(n) * period
-    rate = rate_fn(start + period / 2)
-    cols = {name: np.full(n, np.nan) for name in METRIC_NAMES}
-    cols["RequestCount"] = rate * period
-    cols["RunningTaskCount"] = np.full(n, running)
-    cols["HealthyHostCount"] = np.full(n, running)
-    cols["CPUUtilization"] = np.minimum(100.0, rate / running)
-    cols["RequestCountPerTarget"] = rate * period / running
-    return MetricHistory(period, start, cols)
+    rate = rate_fn(np.arange(n) * period + period / 2)
+    return make_history(
+        period,
+        RequestCount=rate * period,
+        RunningTaskCount=np.full(n, running),
+        HealthyHostCount=np.full(n, running),
+        CPUUtilization=np.minimum(100.0, rate / running),
+        RequestCountPerTarget=rate * period / running,
+    )
 
 
 def obs_at(
@@ -52,18 +54,12 @@ def obs_at(
     hi: int = 100,
     delay: float = DELAY,
 ) -> Observation:
-    return Observation(
+    return observation(
+        metrics=history(rate_fn, t - delay),
         time=t,
         desired=desired,
-        running=desired,
-        pending=0,
-        healthy=desired,
         min_tasks=lo,
         max_tasks=hi,
-        cpu=1024,
-        memory=2048,
-        capacity_rps=100.0,
-        metrics=history(rate_fn, t - delay),
     )
 
 

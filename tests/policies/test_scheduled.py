@@ -11,31 +11,14 @@ from zoneinfo import ZoneInfo
 
 import numpy as np
 import pytest
+from helpers import observation
 
 from policies.autoscaling.scheduled import ScheduledPolicy, parse_action, parse_cron
-from policies.base import METRIC_NAMES, MetricHistory, Observation
-
-
-def _metrics() -> MetricHistory:
-    z = np.zeros(0)
-    z.flags.writeable = False
-    return MetricHistory(60.0, z, {name: z for name in METRIC_NAMES})
+from policies.base import Observation
 
 
 def obs(t: float, desired: int = 4, lo: int = 1, hi: int = 50) -> Observation:
-    return Observation(
-        time=t,
-        desired=desired,
-        running=desired,
-        pending=0,
-        healthy=desired,
-        min_tasks=lo,
-        max_tasks=hi,
-        cpu=1024,
-        memory=2048,
-        capacity_rps=100.0,
-        metrics=_metrics(),
-    )
+    return observation(time=t, desired=desired, min_tasks=lo, max_tasks=hi)
 
 
 def epoch(*args: int, tz: str = "UTC") -> float:

@@ -5,8 +5,8 @@ from __future__ import annotations
 
 import pickle
 
-import numpy as np
 import pytest
+from helpers import history, observation
 
 from policies import registry
 from policies.autoscaling.step import (
@@ -16,7 +16,7 @@ from policies.autoscaling.step import (
     percent_change,
     validate_steps,
 )
-from policies.base import METRIC_NAMES, DeploymentState, MetricHistory, Observation
+from policies.base import Observation
 
 NAN = float("nan")
 ENTRY = "policies.autoscaling.step:StepScalingPolicy"
@@ -33,26 +33,12 @@ def obs(
     extra: dict | None = None,
 ) -> Observation:
     """An observation whose ``column`` holds ``values`` (other columns NaN or ``extra``)."""
-    vals = np.asarray(values, dtype=float)
-    n = len(vals)
-    cols = {name: np.full(n, np.nan) for name in METRIC_NAMES}
-    cols[column] = vals
-    for name, v in (extra or {}).items():
-        cols[name] = np.asarray(v, dtype=float)
-    h = MetricHistory(period, np.arange(n) * period, cols)
-    return Observation(
-        time=h.end + 60.0 if time is None else time,
+    return observation(
+        metrics=history(period, **{column: values, **(extra or {})}),
+        time=time,
         desired=desired,
-        running=desired,
-        pending=0,
-        healthy=desired,
         min_tasks=min_tasks,
         max_tasks=max_tasks,
-        cpu=1024,
-        memory=2048,
-        capacity_rps=100.0,
-        metrics=h,
-        deployment=DeploymentState(),
     )
 
 

@@ -10,27 +10,14 @@ import re
 
 import numpy as np
 import pytest
+from helpers import history, observation
 
 from policies import registry
 from policies.autoscaling.target_tracking import TargetTrackingPolicy
-from policies.base import (
-    METRIC_NAMES,
-    DeploymentState,
-    MetricHistory,
-    Observation,
-)
+from policies.base import DeploymentState, Observation
 
 NAN = float("nan")
 ENTRY = "policies.autoscaling.target_tracking:TargetTrackingPolicy"
-
-
-def history(values, period: float = 60.0, metric: str = "CPUUtilization") -> MetricHistory:
-    """A MetricHistory whose ``metric`` column holds ``values``; other columns are NaN."""
-    vals = np.asarray(values, dtype=float)
-    n = len(vals)
-    cols = {name: np.full(n, np.nan) for name in METRIC_NAMES}
-    cols[metric] = vals
-    return MetricHistory(period, np.arange(n) * period, cols)
 
 
 def obs(
@@ -43,22 +30,14 @@ def obs(
     max_tasks: int = 100,
     deploying: bool = False,
 ) -> Observation:
-    """An observation at ``time`` (default: one publication delay after the last period)."""
-    h = history(values, period, metric)
-    if time is None:
-        time = h.end + 60.0
-    return Observation(
+    """An observation whose ``metric`` periods are ``values`` (other columns NaN), at ``time``
+    (default: one publication delay after the last period)."""
+    return observation(
+        metrics=history(period, **{metric: values}),
         time=time,
         desired=desired,
-        running=desired,
-        pending=0,
-        healthy=desired,
         min_tasks=min_tasks,
         max_tasks=max_tasks,
-        cpu=1024,
-        memory=2048,
-        capacity_rps=100.0,
-        metrics=h,
         deployment=DeploymentState(in_progress=deploying),
     )
 
