@@ -375,7 +375,10 @@ def write_report(
         f"{config['days']:g} simulated days per run, seeds {config['seeds']}, policies "
         f"{', '.join(config['policies'])}. Service: 1 vCPU / 2 GB tasks, 100 requests/s each, "
         f"SLO p99 {SLO['p99_ms']:g} ms and error rate {SLO['error_rate']:g} per minute. "
-        "Means over seeds with 95% confidence intervals (Student t).",
+        "Means over seeds with 95% confidence intervals (Student t). A seed changes the "
+        "Poisson arrivals around the trace and the task start latencies, not the trace itself: "
+        "the intervals measure simulation noise for this week of this trace, not how the "
+        "policies would fare on another week.",
         "",
         "## Tuning target tracking",
         "",
