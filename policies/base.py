@@ -194,6 +194,14 @@ class BasePolicy:
             setattr(self, name, value)
         return self
 
+    def validate(self) -> BasePolicy:
+        """Check the parameters now (not at the first decision): a policy with a
+        ``_validate()`` method raises ValueError naming the bad parameter. Returns self."""
+        check = getattr(self, "_validate", None)
+        if callable(check):
+            check()
+        return self
+
     def reset(self) -> None:
         """Forget learned state (attributes ending in ``_``)."""
         for name in [k for k in vars(self) if k.endswith("_") and not k.startswith("__")]:

@@ -56,7 +56,8 @@ def param_names(name: str) -> list[str]:
 
 
 def make(name: str, **params: Any) -> BasePolicy:
-    """Build the policy ``name`` with ``params``; unknown parameters are refused by name."""
+    """Build the policy ``name`` with ``params``; unknown parameters are refused by name and
+    bad values by the policy's own validation (:meth:`BasePolicy.validate`)."""
     cls = policy_class(name)
     valid = cls._param_names()
     unknown = sorted(set(params) - set(valid))
@@ -66,8 +67,8 @@ def make(name: str, **params: Any) -> BasePolicy:
             f"valid parameters: {', '.join(valid) or '(none)'}"
         )
     try:
-        return cls(**params)
-    except (TypeError, ValueError) as exc:  # pragma: no cover - constructors only store
+        return cls(**params).validate()
+    except (TypeError, ValueError) as exc:
         raise PolicyError(f"policy {name!r}: {exc}") from exc
 
 

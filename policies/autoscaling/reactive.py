@@ -45,12 +45,20 @@ class ReactivePolicy(BasePolicy):
         self.cooldown = cooldown
         self.interval = interval
 
-    def decide(self, observation: Observation) -> Decision:
+    def _validate(self) -> None:
         if not (0 < self.low <= self.target <= self.high):
             raise ValueError(
-                f"reactive: need 0 < low <= target <= high, got {self.low}, {self.target}, "
-                f"{self.high}"
+                f"reactive: need 0 < low <= target <= high, got low={self.low}, "
+                f"target={self.target}, high={self.high}"
             )
+        if self.cooldown < 0 or self.interval <= 0:
+            raise ValueError(
+                f"reactive: need cooldown >= 0 and interval > 0, got cooldown={self.cooldown}, "
+                f"interval={self.interval}"
+            )
+
+    def decide(self, observation: Observation) -> Decision:
+        self._validate()
         lo, hi = observation.min_tasks, observation.max_tasks
         cpu_series = observation.metrics.last("CPUUtilization", 1)
         if observation.running == 0:

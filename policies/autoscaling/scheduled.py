@@ -434,6 +434,9 @@ class ScheduledPolicy(BasePolicy):
         self.compiled_ = (key, epoch0, parsed)
         return epoch0, parsed
 
+    def _validate(self) -> None:
+        self._compiled()
+
     def decide(self, observation: Observation) -> Decision:
         epoch0, actions = self._compiled()
         now = float(observation.time)

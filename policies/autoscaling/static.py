@@ -20,7 +20,14 @@ class StaticPolicy(BasePolicy):
         self.count = count
         self.interval = interval
 
+    def _validate(self) -> None:
+        if self.count is not None and (int(self.count) != self.count or self.count < 0):
+            raise ValueError(f"static: count must be a whole number >= 0, got {self.count!r}")
+        if self.interval <= 0:
+            raise ValueError(f"static: interval must be > 0 s, got {self.interval}")
+
     def decide(self, observation: Observation) -> Decision:
+        self._validate()
         if self.count is None:
             return Decision(None, "static: keep the current count")
         n = clamp(int(self.count), observation.min_tasks, observation.max_tasks)

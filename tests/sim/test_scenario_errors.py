@@ -119,3 +119,22 @@ def test_missing_trace_file_names_the_path(tmp_path: Path) -> None:
     path = write(tmp_path, '[traffic]\ntrace = "nope.csv"\n')
     with pytest.raises(TraceError, match="nope.csv"):
         Simulation(load_scenario(path))
+
+
+@pytest.mark.parametrize(
+    ("section", "expected"),
+    [
+        ('policy = "reactive"\nlow = 90\n', "reactive: need 0 < low <= target <= high"),
+        ('policy = "target-tracking"\nmetric = "Bogus"\n', "Bogus"),
+        ('policy = "hpa"\ntolerance = -1\n', "tolerance"),
+        ('policy = "step"\nadjustment_type = "Sideways"\n', "adjustment_type"),
+        ('policy = "scheduled"\nactions = [{ schedule = "cron(99 * * * ? *)" }]\n', "actions[0]"),
+        ('policy = "static"\ncount = -3\n', "count must be a whole number"),
+    ],
+)
+def test_bad_policy_values_are_refused_at_load(tmp_path: Path, section: str, expected: str):
+    path = write(tmp_path, "[autoscaler]\n" + section)
+    with pytest.raises(ScenarioError) as err:
+        load_scenario(path)
+    assert expected in str(err.value)
+    assert "autoscaler" in str(err.value)
