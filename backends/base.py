@@ -18,14 +18,55 @@ from policies.base import Decision, Observation, Policy
 
 
 @runtime_checkable
-class Backend(Protocol):
-    """Where a policy's decisions land."""
+class Clock(Protocol):
+    """What the controller sleeps on."""
 
     def now(self) -> float: ...
+
+    def drive(self, steps: Iterator[float], until: float | None = None) -> None:
+        """Run a controller loop, sleeping each delay it yields (until ``until``, if given)."""
+        ...
+
+
+@runtime_checkable
+class Backend(Protocol):
+    """Where a policy's decisions land: one read, one write, and a clock."""
+
+    clock: Clock
 
     def observe(self) -> Observation: ...
 
     def apply(self, decision: Decision) -> None: ...
+
+
+class WallClock:
+    """Real time: ``drive`` blocks, sleeping between rounds (the real ECS backend)."""
+
+    def __init__(
+        self,
+        sleep: Callable[[float], None] = time.sleep,
+        monotonic: Callable[[], float] = time.monotonic,
+        wall: Callable[[], float] = time.time,
+    ) -> None:
+        self._sleep = sleep
+        self._monotonic = monotonic
+        self._wall = wall
+
+    def now(self) -> float:
+        return self._wall()
+
+    def drive(self, steps: Iterator[float], until: float | None = None) -> None:
+        end = None if until is None else self._monotonic() + until
+        for delay in steps:  # each item: one round done, then the time to sleep
+            if end is None:
+                self._sleep(delay)
+                continue
+            remaining = end - self._monotonic()
+            if remaining <= 0:
+                return
+            self._sleep(min(delay, remaining))
+            if delay >= remaining:
+                return  # the next round would fall at or after the end
 
 
 @dataclass(frozen=True)
@@ -67,16 +108,6 @@ class Controller:
             yield self.policy.interval_s
 
 
-def run_on_wall_clock(
-    controller: Controller,
-    duration_s: float,
-    sleep: Callable[[float], None] = time.sleep,
-    monotonic: Callable[[], float] = time.monotonic,
-) -> None:
-    """Drive a controller on real time for ``duration_s`` seconds (the real ECS backend)."""
-    end = monotonic() + duration_s
-    for delay in controller.loop():
-        remaining = end - monotonic()
-        if remaining <= 0:
-            return
-        sleep(min(delay, remaining))
+def run(controller: Controller, until: float | None = None) -> None:
+    """Run a controller on its backend's clock (simulated or real)."""
+    controller.backend.clock.drive(controller.loop(), until)

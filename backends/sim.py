@@ -7,11 +7,35 @@ from collections.abc import Iterator
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
+import simpy
 
 from policies.base import Decision, DeploymentState, FutureLoad, Observation
 
 if TYPE_CHECKING:
     from sim.simulation import Simulation
+
+
+class SimClock:
+    """Simulated time: ``drive`` starts the controller loop as a SimPy process, each sleep a
+    timeout; the simulation's own ``env.run`` then advances it with everything else (SimPy's
+    real-time environment shows the same split: only the stepping differs)."""
+
+    def __init__(self, env: simpy.Environment) -> None:
+        self.env = env
+
+    def now(self) -> float:
+        return float(self.env.now)
+
+    def drive(self, steps: Iterator[float], until: float | None = None) -> None:
+        self.env.process(self._process(steps, until))
+
+    def _process(self, steps: Iterator[float], until: float | None):
+        for delay in steps:
+            if delay <= 0:
+                raise ValueError(f"a policy interval must be > 0 s, got {delay}")
+            if until is not None and self.env.now + delay > until:
+                return
+            yield self.env.timeout(delay)
 
 
 class SimBackend:
@@ -21,18 +45,8 @@ class SimBackend:
 
     def __init__(self, sim: Simulation, policy: Any = None) -> None:
         self.sim = sim
+        self.clock = SimClock(sim.env)
         self.wants_future = bool(getattr(policy, "requires_future", False))
-
-    def now(self) -> float:
-        return self.sim.env.now
-
-    def drive(self, steps: Iterator[float]):
-        """A SimPy process running a controller loop: each yielded delay is a timeout."""
-        env = self.sim.env
-        for delay in steps:
-            if delay <= 0:
-                raise ValueError(f"a policy interval must be > 0 s, got {delay}")
-            yield env.timeout(delay)
 
     def observe(self) -> Observation:
         sim = self.sim

@@ -362,6 +362,7 @@ class Simulation:
     def run(self, policy: Any = None, controller_factory: Any = None) -> RunResult:
         """Run to the scenario's duration under ``policy`` (default: the scenario's)."""
         from backends.base import Controller
+        from backends.base import run as run_controller
         from backends.sim import SimBackend
         from policies import registry
 
@@ -370,8 +371,7 @@ class Simulation:
                 self.scenario.autoscaler.policy, **self.scenario.autoscaler.params
             )
         backend = SimBackend(self, policy)
-        controller = Controller(policy, backend)
-        self.env.process(backend.drive(controller.loop()))
+        run_controller(Controller(policy, backend))
         self.env.run(until=self.scenario.run.duration)
         return self.finish()
 
