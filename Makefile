@@ -11,7 +11,7 @@ ifneq ($(wildcard $(SHARED_TRACES)/README.md),)
 export FARGATE_LAB_TRACE_MIRROR ?= $(SHARED_TRACES)
 endif
 
-.PHONY: setup test test-slow lint demo bench clean
+.PHONY: setup test test-slow lint demo bench validate clean
 
 $(STAMP): pyproject.toml
 	test -d $(VENV) || $(PYTHON) -m venv $(VENV)
@@ -37,6 +37,10 @@ demo: $(STAMP)
 
 bench: $(STAMP)
 	$(PY) benchmarks/bench_sim.py --profile
+
+# Where the fluid's pointwise-stationary latency breaks: a ramp into overload vs ciw.
+validate: $(STAMP)
+	$(PY) benchmarks/validate_fluid.py
 
 clean:
 	rm -rf $(VENV) demo-output .pytest_cache
