@@ -282,7 +282,7 @@ class Simulation:
         if task.serving == serving:
             return
         tick = self.tick_of(self.env.now)
-        if not serving and self.n_serving > 0 and _is_failure(task.stop_reason):
+        if not serving and self.n_serving > 0 and task.crashed:
             self.fluid.lose_inflight(1.0 / self.n_serving, tick)
         task.serving = serving
         self.n_serving += 1 if serving else -1
@@ -422,11 +422,6 @@ class Simulation:
             "good_minutes_fraction": float(good.mean()) if len(good) else 1.0,
             "scaling_actions": self.scaling_actions,
         }
-
-
-def _is_failure(reason: str) -> bool:
-    """Stops that lose in-flight requests (no draining)."""
-    return reason.startswith(("TaskFailed", "AZ outage"))
 
 
 def run_scenario(scenario: Scenario, policy: Any = None, **kwargs: Any) -> RunResult:

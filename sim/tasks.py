@@ -48,6 +48,7 @@ class Task:
     billing_start: float | None = None
     stopped_at: float | None = None
     stop_reason: str = ""
+    crashed: bool = False  # stopped without draining: its in-flight requests are lost
     rebalance: bool = False
     process: simpy.Process | None = field(default=None, repr=False)
 
@@ -151,6 +152,7 @@ def _stop(
     env: simpy.Environment, task: Task, times: LifecycleTimes, hooks: Hooks, req: StopRequest
 ):
     task.stop_reason = req.reason
+    task.crashed = req.crash
     was_serving = task.serving
     if task.serving:
         hooks.set_serving(task, False, req.reason)

@@ -151,3 +151,19 @@ def test_no_spot_capacity_window_blocks_spot_placement() -> None:
     # No fallback: the replacement waits for Spot capacity (back at 250 s).
     assert list(launches.time_s) == [250.0]
     assert "SCHEDULER_BLOCKED" in set(ev.event)
+
+
+def test_a_crash_loses_the_tasks_share_of_the_backlog() -> None:
+    # 2 tasks of 100 req/s under 300 req/s: the backlog grows by 100 per second. At 30 s it
+    # holds 3,000 requests; one task crashes with its half, 1,500, which fail at once (a
+    # drained stop would have lost none).
+    sc = build(
+        run={"duration": "2m"},
+        service={**FAST_START, "initial_tasks": 2, "azs": ["us-east-1a"]},
+        faults={"crashes": [{"at": 30}]},
+    )
+    sim = Simulation(sc, rate=constant_rate(sc, 300))
+    sim.run(StaticPolicy())
+    assert sim.fluid.backlog[29] == pytest.approx(3000.0)
+    assert sim.fluid.failed[30] == pytest.approx(1500.0)
+    assert sim.fluid.failed[:30].sum() == 0.0
