@@ -22,6 +22,7 @@ _ENTRY_POINTS: dict[str, str] = {
     "predictive": "policies.autoscaling.predictive:PredictiveScalingPolicy",
     "learned": "policies.autoscaling.learned:LearnedPolicy",
     "oracle": "policies.autoscaling.oracle:OraclePolicy",
+    "combined": "policies.autoscaling.combine:CombinedPolicy",
 }
 
 

@@ -5,7 +5,8 @@
 wins. Min and max capacity always clamp the result." The usual use is a pair of step policies
 (one scale-out, one scale-in) or target tracking beside step scaling.
 
-A combinator, not a registered policy: it is built in code from member policy objects.
+Registered as ``combined``: built in code from member policy objects, or from a scenario's
+member specs (``policies = [{ policy = "predictive" }, { policy = "target-tracking" }]``).
 
 Rules (each member decides on the same observation, in order):
 
@@ -43,9 +44,16 @@ from __future__ import annotations
 
 import copy
 import math
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 from policies.base import BasePolicy, Decision, Observation, clamp
+
+#: AWS's canonical pair: predictive scaling for the forecast, target tracking for the rest.
+DEFAULT_MEMBERS: tuple[dict[str, Any], ...] = (
+    {"policy": "predictive"},
+    {"policy": "target-tracking"},
+)
 
 
 class CombinedPolicy(BasePolicy):
@@ -53,13 +61,22 @@ class CombinedPolicy(BasePolicy):
 
     Parameters
     ----------
-    policies : list of policies
-        The member policy objects (each with ``decide`` and ``interval_s``), in order.
+    policies : list of policies or of specs, default predictive + target tracking
+        The members, in order: policy objects (each with ``decide`` and ``interval_s``), or
+        specs ``{"policy": registered name, **parameters}`` as a scenario file gives them::
+
+            [autoscaler]
+            policy = "combined"
+            policies = [{ policy = "predictive" }, { policy = "target-tracking", target = 60 }]
     interval : float or None, default None
         Seconds between decisions; None means the shortest member interval.
     """
 
-    def __init__(self, policies: list[Any], interval: float | None = None) -> None:
+    def __init__(
+        self,
+        policies: Sequence[Any] = DEFAULT_MEMBERS,
+        interval: float | None = None,
+    ) -> None:
         self.policies = policies
         self.interval = interval
 
@@ -69,10 +86,20 @@ class CombinedPolicy(BasePolicy):
         return any(getattr(p, "requires_future", False) for p in self._members())
 
     def _members(self) -> list[Any]:
+        """The member policy objects. Members given as specs (``{"policy": name, ...}``, as in
+        a scenario file) are built from the registry on first use and kept in ``members_``,
+        so :meth:`reset` rebuilds them fresh."""
         members = self.policies
         if isinstance(members, str | bytes) or not hasattr(members, "__iter__"):
             return []
-        return list(members)
+        members = list(members)
+        if not any(isinstance(m, Mapping) for m in members):
+            return members
+        built = getattr(self, "members_", None)
+        if built is None:
+            built = [_build(i, m) if isinstance(m, Mapping) else m for i, m in enumerate(members)]
+            self.members_ = built
+        return built
 
     @property
     def interval_s(self) -> float:
@@ -107,6 +134,8 @@ class CombinedPolicy(BasePolicy):
 
     def clone(self) -> CombinedPolicy:
         """A fresh copy: members cloned (not copied with their state)."""
+        if any(isinstance(m, Mapping) for m in self.policies):
+            return type(self)(copy.deepcopy(self.policies), interval=copy.deepcopy(self.interval))
         members = [p.clone() if hasattr(p, "clone") else copy.deepcopy(p) for p in self._members()]
         return type(self)(members, interval=copy.deepcopy(self.interval))
 
@@ -170,6 +199,24 @@ class CombinedPolicy(BasePolicy):
                 new = None
                 verdict += f" (already {desired})"
         return Decision(new, f"combined: {verdict} || {members_text}", min_tasks=lo, max_tasks=hi)
+
+
+def _build(index: int, spec: Mapping[str, Any]) -> Any:
+    from policies import registry
+
+    params = dict(spec)
+    name = params.pop("policy", None)
+    if not isinstance(name, str):
+        raise ValueError(
+            f"combined: policies[{index}] needs a 'policy' key naming a registered policy "
+            f"({', '.join(registry.names())}), got {dict(spec)!r}"
+        )
+    if name == "combined":
+        raise ValueError(f"combined: policies[{index}] cannot itself be 'combined'")
+    try:
+        return registry.make(name, **params)
+    except registry.PolicyError as exc:
+        raise ValueError(f"combined: policies[{index}]: {exc}") from None
 
 
 def _vetoes(member: Any) -> bool:

@@ -3,6 +3,7 @@ allowed values."""
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 import pytest
@@ -138,3 +139,33 @@ def test_bad_policy_values_are_refused_at_load(tmp_path: Path, section: str, exp
         load_scenario(path)
     assert expected in str(err.value)
     assert "autoscaler" in str(err.value)
+
+
+def test_combined_policy_from_a_scenario(tmp_path: Path) -> None:
+    from sim.simulation import Simulation
+
+    path = write(
+        tmp_path,
+        '[run]\nduration = "30m"\n[traffic]\narrivals = "deterministic"\n'
+        "[traffic.synthetic]\nbase_rps = 300\nnoise_cv = 0\n"
+        '[autoscaler]\npolicy = "combined"\n'
+        'policies = [{ policy = "target-tracking", target = 60 }, { policy = "reactive" }]\n',
+    )
+    sc = load_scenario(path)
+    result = Simulation(sc).run()
+    reasons = result.events[result.events.event == "SCALE"].reason
+    assert len(reasons) and reasons.str.contains("combined:").all()
+
+
+@pytest.mark.parametrize(
+    ("members", "expected"),
+    [
+        ("[{ target = 60 }]", "policies[0] needs a 'policy' key"),
+        ('[{ policy = "magic" }]', "unknown policy 'magic'"),
+        ('[{ policy = "hpa", tolerence = 0.2 }]', "has no parameter 'tolerence'"),
+    ],
+)
+def test_bad_combined_members_are_refused_at_load(tmp_path: Path, members, expected) -> None:
+    path = write(tmp_path, f'[autoscaler]\npolicy = "combined"\npolicies = {members}\n')
+    with pytest.raises(ScenarioError, match=re.escape(expected)):
+        load_scenario(path)
