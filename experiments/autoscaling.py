@@ -11,6 +11,11 @@ speedup against it 0 (BUNGEE's ratios divide by the baseline's under-provisionin
 learned policy save anything against well-tuned target tracking, and how far is each policy
 from the oracle.
 
+A seed picks the workload as well as the random streams: seed ``k`` replays the trace window
+shifted by ``k x window_step`` days (default one day), so the confidence intervals cover
+different days of the same trace, not only Poisson noise around one week. ``window_step = 0``
+keeps one window for every seed.
+
 Target tracking is tuned per trace on a seed that is not used for evaluation (``TUNING_SEED``):
 the CPU targets in ``TUNING_TARGETS`` are tried and the cheapest whose good-minutes fraction
 reaches ``TUNING_GOOD_MINUTES`` is kept (if none does, the one with the most good minutes).
@@ -91,6 +96,10 @@ TABLE_COLUMNS: tuple[str, ...] = (
 )
 
 
+#: Days between the windows of consecutive seeds (see the module docstring).
+WINDOW_STEP_DAYS = 1.0
+
+
 @dataclass(frozen=True)
 class RunSpec:
     """One simulation: a trace, a policy (by experiment name), a seed, a duration."""
@@ -100,14 +109,30 @@ class RunSpec:
     seed: int
     days: float
     target: float = 50.0
+    window_step: float = WINDOW_STEP_DAYS
     extra: dict[str, Any] = field(default_factory=dict)
 
 
-def scenario_dict(trace: str, seed: int, days: float, initial: int = 2) -> dict[str, Any]:
+def window_start(trace: str, seed: int, window_step: float) -> str | None:
+    """ISO start of the window seed ``seed`` replays (None: the trace's first timestamp)."""
+    base = TRACES[trace]["start"]
+    if window_step == 0:
+        return base
+    if base is None:
+        from sim.traces import load_trace
+
+        base = str(load_trace(trace).start)
+    shift = np.timedelta64(int(round(seed * window_step * 86400)), "s")
+    return str(np.datetime64(base, "s") + shift)
+
+
+def scenario_dict(
+    trace: str, seed: int, days: float, initial: int = 2, start: str | None = None
+) -> dict[str, Any]:
     window = TRACES[trace]
     traffic: dict[str, Any] = {"trace": trace, "peak_rps": window["peak_rps"]}
-    if window["start"]:
-        traffic["start"] = window["start"]
+    if start:
+        traffic["start"] = start
     return {
         "name": f"{trace}-seed{seed}",
         "run": {"seed": seed, "duration": days * 86400.0, "tick": 1.0},
@@ -174,7 +199,8 @@ def run_one(spec: RunSpec) -> dict[str, Any]:
     from sim.scenario import scenario_from_dict
     from sim.simulation import Simulation
 
-    data = scenario_dict(spec.trace, spec.seed, spec.days)
+    start = window_start(spec.trace, spec.seed, spec.window_step)
+    data = scenario_dict(spec.trace, spec.seed, spec.days, start=start)
     sim = Simulation(scenario_from_dict(data))
     # Start every policy at the load of the first minute (warm start, as a service that was
     # running before the window); static provisioning is sized for the window's peak.
@@ -188,13 +214,14 @@ def run_one(spec: RunSpec) -> dict[str, Any]:
     if spec.policy == "scheduled":
         per_task = sim.scenario.service.capacity_rps * sim.rho_slo
         floors = hourly_floor(sim.rate / per_task, sim.tick)
-    policy = build_policy(spec.policy, spec.target, TRACES[spec.trace]["start"], floors)
+    policy = build_policy(spec.policy, spec.target, start, floors)
     result = sim.run(policy)
     m = result.metrics
     record: dict[str, Any] = {
         "trace": spec.trace,
         "policy": spec.policy,
         "seed": spec.seed,
+        "window_start": start or "",
         "days": spec.days,
         "target": spec.target,
         "initial_tasks": initial,
@@ -245,11 +272,15 @@ def run_all(
 
 
 def tune_target_tracking(
-    traces: Iterable[str], days: float, workers: int, progress: bool
+    traces: Iterable[str],
+    days: float,
+    workers: int,
+    progress: bool,
+    window_step: float = WINDOW_STEP_DAYS,
 ) -> tuple[dict[str, float], pd.DataFrame]:
     """Per trace, the cheapest CPU target meeting the good-minutes bar on the tuning seed."""
     specs = [
-        RunSpec(trace, "target-tracking", TUNING_SEED, days, target)
+        RunSpec(trace, "target-tracking", TUNING_SEED, days, target, window_step)
         for trace in traces
         for target in TUNING_TARGETS
     ]
@@ -375,10 +406,15 @@ def write_report(
         f"{config['days']:g} simulated days per run, seeds {config['seeds']}, policies "
         f"{', '.join(config['policies'])}. Service: 1 vCPU / 2 GB tasks, 100 requests/s each, "
         f"SLO p99 {SLO['p99_ms']:g} ms and error rate {SLO['error_rate']:g} per minute. "
-        "Means over seeds with 95% confidence intervals (Student t). A seed changes the "
-        "Poisson arrivals around the trace and the task start latencies, not the trace itself: "
-        "the intervals measure simulation noise for this week of this trace, not how the "
-        "policies would fare on another week.",
+        "Means over seeds with 95% confidence intervals (Student t). "
+        + (
+            f"Seed k replays the window shifted by k x {config['window_step']:g} days and draws "
+            "its own arrivals and start latencies, so the intervals cover different days of "
+            "each trace (overlapping windows: not independent weeks)."
+            if config["window_step"]
+            else "Every seed replays the same window: the intervals measure simulation noise "
+            "(arrivals, start latencies), not how the policies would fare on another week."
+        ),
         "",
         "## Tuning target tracking",
         "",
@@ -463,6 +499,7 @@ def run_experiment(
     policies: Iterable[str] = POLICIES,
     seeds: Iterable[int] = (1, 2, 3, 4, 5),
     days: float = 7.0,
+    window_step: float = WINDOW_STEP_DAYS,
     workers: int | None = None,
     progress: bool = True,
     log: Callable[[str], None] = print,
@@ -478,10 +515,12 @@ def run_experiment(
         raise ValueError(f"unknown policy name(s) {bad}; valid: {list(POLICIES)}")
     workers = workers or os.cpu_count() or 1
     out.mkdir(parents=True, exist_ok=True)
-    tuning, tuning_runs = tune_target_tracking(traces, days, workers, progress)
+    if window_step < 0:
+        raise ValueError(f"window_step must be >= 0 days, got {window_step}")
+    tuning, tuning_runs = tune_target_tracking(traces, days, workers, progress, window_step)
     log("target tracking tuned: " + ", ".join(f"{k} {v:g}%" for k, v in tuning.items()))
     specs = [
-        RunSpec(trace, policy, seed, days, tuning[trace])
+        RunSpec(trace, policy, seed, days, tuning[trace], window_step)
         for trace in traces
         for seed in seeds
         for policy in policies
@@ -492,7 +531,13 @@ def run_experiment(
     table = summarise(runs)
     table.to_csv(out / "table.csv", index=False)
     plot_cost_vs_good(table, out / "cost_vs_good_minutes.png")
-    config = {"days": days, "seeds": seeds, "policies": policies, "traces": traces}
+    config = {
+        "days": days,
+        "seeds": seeds,
+        "window_step": window_step,
+        "policies": policies,
+        "traces": traces,
+    }
     (out / "config.json").write_text(json.dumps({**config, "tuning": tuning}, indent=2))
     report = write_report(out, runs, table, tuning, tuning_runs, config)
     log(f"wrote {report}, table.csv, runs.parquet and the figure in {out}")

@@ -119,6 +119,7 @@ def cmd_experiment_autoscaling(args: argparse.Namespace) -> int:
             policies=args.policies or list(POLICIES),
             seeds=range(1, args.seeds + 1),
             days=args.days,
+            window_step=args.window_step,
             workers=args.workers,
             progress=not args.quiet,
         )
@@ -174,6 +175,13 @@ def build_parser() -> argparse.ArgumentParser:
     ea.add_argument("--out", default="results/autoscaling", help="output folder")
     ea.add_argument("--days", type=float, default=7.0, help="simulated days per run (7)")
     ea.add_argument("--seeds", type=int, default=5, help="seeds 1..N (5)")
+    ea.add_argument(
+        "--window-step",
+        type=float,
+        default=1.0,
+        metavar="DAYS",
+        help="seed k replays the window shifted by k x DAYS (1; 0: one window for all seeds)",
+    )
     ea.add_argument("--traces", nargs="+", metavar="NAME", help="subset of the catalog")
     ea.add_argument("--policies", nargs="+", metavar="NAME", help="subset of the policies")
     ea.add_argument("--workers", type=int, help="processes (default: CPU count)")

@@ -64,3 +64,11 @@ def test_small_experiment_writes_table_report_and_is_deterministic(
     # Same seeds, same results.
     again = exp.run_experiment(tmp_path / "b", **kwargs)
     pd.testing.assert_frame_equal(table, again)
+
+
+def test_seeds_shift_the_window(mirror: Path) -> None:
+    assert exp.window_start("nasa", 0, 1.0) == "1995-07-03T00:00:00"
+    assert exp.window_start("nasa", 3, 1.0) == "1995-07-06T00:00:00"
+    assert exp.window_start("nasa", 3, 0.0) == "1995-07-03T00:00:00"
+    # a window-less entry starts at the trace's own first timestamp
+    assert exp.window_start("aws-elb", 2, 1.0) == "2014-04-12T00:04:00"
