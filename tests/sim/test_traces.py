@@ -11,6 +11,7 @@ import socket
 import threading
 import time
 import urllib.error
+import urllib.request
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -209,7 +210,7 @@ def test_fetch_without_mirror_uses_public_url(monkeypatch, tmp_path: Path) -> No
         seen.append(req.full_url)
         raise urllib.error.URLError("no route to host")
 
-    monkeypatch.setattr(traces.urllib.request, "urlopen", offline)
+    monkeypatch.setattr(urllib.request, "urlopen", offline)
     with pytest.raises(TraceError) as err:
         traces.fetch("nasa", cache=tmp_path)
     msg = str(err.value)
