@@ -197,23 +197,27 @@ def build_policy(
 def run_one(spec: RunSpec) -> dict[str, Any]:
     """Run one spec; return a flat record (summary, slack, elasticity metrics)."""
     from sim.scenario import scenario_from_dict
-    from sim.simulation import Simulation
+    from sim.simulation import Simulation, random_streams, slo_utilisation
+    from sim.traffic import build_rate
 
     start = window_start(spec.trace, spec.seed, spec.window_step)
     data = scenario_dict(spec.trace, spec.seed, spec.days, start=start)
-    sim = Simulation(scenario_from_dict(data))
+    sc = scenario_from_dict(data)
+    rate = build_rate(
+        sc.traffic, sc.run.duration, sc.run.tick, random_streams(spec.seed)["traffic"]
+    )
+    per_task = sc.service.capacity_rps * slo_utilisation(sc)
     # Start every policy at the load of the first minute (warm start, as a service that was
     # running before the window); static provisioning is sized for the window's peak.
-    demand_peak = _demand(sim, sim.rate.max())
-    demand_now = _demand(sim, sim.rate[: int(60 / sim.tick)].mean())
+    demand_peak = _demand(per_task, rate.max())
+    demand_now = _demand(per_task, rate[: int(60 / sc.run.tick)].mean())
     initial = demand_peak if spec.policy == "static" else max(demand_now, SERVICE["min_tasks"])
     initial = int(min(max(initial, SERVICE["min_tasks"]), SERVICE["max_tasks"]))
     data["service"]["initial_tasks"] = initial
-    sim = Simulation(scenario_from_dict(data), rate=sim.rate)
+    sim = Simulation(scenario_from_dict(data), rate=rate)
     floors = None
     if spec.policy == "scheduled":
-        per_task = sim.scenario.service.capacity_rps * sim.rho_slo
-        floors = hourly_floor(sim.rate / per_task, sim.tick)
+        floors = hourly_floor(rate / per_task, sc.run.tick)
     policy = build_policy(spec.policy, spec.target, start, floors)
     result = sim.run(policy)
     m = result.metrics
@@ -243,8 +247,8 @@ def static_baseline(metrics: pd.DataFrame) -> dict[str, float]:
     return elasticity_metrics(fixed, demand, times=np.asarray(metrics["time_s"]) / 60.0)
 
 
-def _demand(sim: Any, rate: float) -> int:
-    per_task = sim.scenario.service.capacity_rps * sim.rho_slo
+def _demand(per_task: float, rate: float) -> int:
+    """Tasks that carry ``rate`` at ``per_task`` requests/s each within the SLO."""
     return max(1, math.ceil(rate / per_task - 1e-9)) if per_task > 0 else SERVICE["max_tasks"]
 
 

@@ -111,7 +111,6 @@ class ServiceConfig(_Section):
     )
     health_check_interval: Duration = Field(30.0, gt=0, description="ALB default 30 s.")
     healthy_threshold: int = Field(5, ge=2, le=10, description="ALB default 5.")
-    health_check_grace: Duration = Field(0.0, description="healthCheckGracePeriodSeconds.")
     deregistration_delay: Duration = Field(
         300.0, le=3600, description="Draining time, ALB default 300 s (0-3600)."
     )

@@ -55,6 +55,30 @@ SUMMARY_KEYS = (
 RHO_CAP = 0.99
 
 
+def random_streams(seed: int) -> dict[str, np.random.Generator]:
+    """One independent generator per random source, spawned from the scenario seed."""
+    seeds = np.random.SeedSequence(seed).spawn(len(STREAMS))
+    return {name: np.random.default_rng(s) for name, s in zip(STREAMS, seeds, strict=True)}
+
+
+def serving_model(scenario: Scenario) -> ServingModel:
+    """The per-task queue of a scenario's service (sim/serving.py, sim/metrics.py)."""
+    svc = scenario.service
+    return ServingModel(
+        capacity_rps=svc.capacity_rps,
+        workers=svc.workers_per_task,
+        tick=scenario.run.tick,
+        idle_cpu=svc.idle_cpu,
+        memory_base=svc.memory_base,
+        memory_per_cpu=svc.memory_per_cpu,
+    )
+
+
+def slo_utilisation(scenario: Scenario) -> float:
+    """The highest per-task utilisation whose p99 meets the scenario's SLO."""
+    return max_utilisation_for_p99(serving_model(scenario), scenario.slo.p99_ms / 1000.0, RHO_CAP)
+
+
 class _Steps:
     """A per-tick integer series that changes only at events, filled lazily."""
 
@@ -110,8 +134,7 @@ class Simulation:
     ) -> None:
         self.scenario = sc = scenario
         self.env = simpy.Environment()
-        seeds = np.random.SeedSequence(sc.run.seed).spawn(len(STREAMS))
-        self.rng = {name: np.random.default_rng(s) for name, s in zip(STREAMS, seeds, strict=True)}
+        self.rng = random_streams(sc.run.seed)
         run, svc = sc.run, sc.service
         self.tick = run.tick
         self.n_ticks = sc.n_ticks
@@ -131,16 +154,9 @@ class Simulation:
         self.rate = rate
         self.arrivals = draw_arrivals(rate, run.tick, self.rng["arrivals"], sc.traffic.arrivals)
         self.size = svc.task_size
-        self.model = ServingModel(
-            capacity_rps=svc.capacity_rps,
-            workers=svc.workers_per_task,
-            tick=run.tick,
-            idle_cpu=svc.idle_cpu,
-            memory_base=svc.memory_base,
-            memory_per_cpu=svc.memory_per_cpu,
-        )
+        self.model = serving_model(sc)
         self.table = MMkTable(self.model.workers, rho_max=RHO_CAP)
-        self.rho_slo = max_utilisation_for_p99(self.model, sc.slo.p99_ms / 1000.0, RHO_CAP)
+        self.rho_slo = slo_utilisation(sc)
         self.fluid = FluidServer(self.arrivals, run.tick, svc.capacity_rps, svc.request_timeout)
         self.tpp = int(round(run.metrics_period / run.tick))
         n_periods = math.ceil(self.n_ticks / self.tpp)
@@ -163,7 +179,7 @@ class Simulation:
             pull_mean=svc.image_size_mb / svc.pull_mbps,
             pull_jitter=svc.pull_jitter,
             container_start=svc.container_start,
-            health_check=svc.health_check_grace + svc.health_check_interval * svc.healthy_threshold,
+            health_check=svc.health_check_interval * svc.healthy_threshold,
             deregistration_delay=svc.deregistration_delay,
             stop_duration=svc.stop_duration,
             deprovisioning=svc.deprovisioning,
