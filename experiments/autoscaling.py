@@ -22,7 +22,9 @@ reaches ``TUNING_GOOD_MINUTES`` is kept (if none does, the one with the most goo
 The policies that have a CPU target of their own (step, HPA, predictive's scaling metric) use
 the tuned target as well, so that they are compared at the same operating point.
 
-Usage: ``fargate-lab experiment autoscaling [--days 7] [--seeds 5] [--out DIR] [--workers N]``.
+Usage: ``fargate-lab experiment autoscaling [--days 7] [--seeds 5] [--window-step 1] [--out DIR]``.
+The report and figure are written by experiments/autoscaling_report.py, the statistics come
+from experiments/stats.py.
 """
 
 from __future__ import annotations
@@ -38,9 +40,9 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
-from scipy import stats
 
 from experiments.elasticity import elastic_speedup, elasticity_from_metrics, elasticity_metrics
+from experiments.stats import summarise
 from policies.base import BasePolicy
 
 #: Trace windows and the peak each is rescaled to (requests/s). Windows avoid the traces'
@@ -300,202 +302,6 @@ def tune_target_tracking(
     return chosen, df
 
 
-def ci95(values: np.ndarray) -> tuple[float, float]:
-    """Mean and half-width of the 95% Student-t confidence interval (nan for one value)."""
-    v = np.asarray(values, dtype=float)
-    v = v[np.isfinite(v)]
-    if len(v) == 0:
-        return math.nan, math.nan
-    if len(v) == 1:
-        return float(v[0]), math.nan
-    half = stats.t.ppf(0.975, len(v) - 1) * v.std(ddof=1) / math.sqrt(len(v))
-    return float(v.mean()), float(half)
-
-
-def summarise(runs: pd.DataFrame) -> pd.DataFrame:
-    """One row per (trace, policy): mean and 95% CI half-width of each table column."""
-    rows = []
-    for (trace, policy), group in runs.groupby(["trace", "policy"], sort=False):
-        row: dict[str, Any] = {"trace": trace, "policy": policy, "seeds": len(group)}
-        for col in TABLE_COLUMNS:
-            mean, half = ci95(group[col].to_numpy())
-            row[col] = mean
-            row[f"{col}_ci95"] = half
-        rows.append(row)
-    return pd.DataFrame(rows)
-
-
-def paired_difference(
-    runs: pd.DataFrame, policy: str, reference: str, column: str = "cost_usd"
-) -> pd.DataFrame:
-    """Per trace: relative difference of ``column`` (policy vs reference), paired by seed,
-    with its 95% CI; negative means the policy is cheaper."""
-    rows = []
-    for trace, group in runs.groupby("trace", sort=False):
-        a = group[group.policy == policy].set_index("seed")[column]
-        b = group[group.policy == reference].set_index("seed")[column]
-        seeds = a.index.intersection(b.index)
-        if len(seeds) == 0:
-            continue
-        rel = (a[seeds] / b[seeds] - 1.0).to_numpy()
-        mean, half = ci95(rel)
-        rows.append(
-            {
-                "trace": trace,
-                "policy": policy,
-                "reference": reference,
-                "mean": mean,
-                "ci95": half,
-                "seeds": len(seeds),
-            }
-        )
-    return pd.DataFrame(rows)
-
-
-def plot_cost_vs_good(table: pd.DataFrame, path: Path) -> None:
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    traces = list(dict.fromkeys(table.trace))
-    fig, axes = plt.subplots(1, len(traces), figsize=(4.2 * len(traces), 4.2), squeeze=False)
-    for ax, trace in zip(axes[0], traces, strict=True):
-        sub = table[table.trace == trace]
-        for _, row in sub.iterrows():
-            ax.errorbar(
-                row.cost_usd,
-                row.good_minutes_fraction,
-                xerr=np.nan_to_num(row.cost_usd_ci95),
-                yerr=np.nan_to_num(row.good_minutes_fraction_ci95),
-                fmt="o",
-                capsize=3,
-                label=row.policy,
-            )
-            ax.annotate(
-                row.policy,
-                (row.cost_usd, row.good_minutes_fraction),
-                fontsize=7,
-                xytext=(3, 3),
-                textcoords="offset points",
-            )
-        ax.set_title(trace)
-        ax.set_xlabel("cost (USD)")
-        ax.set_ylabel("good-minutes fraction")
-        ax.grid(alpha=0.3)
-    fig.tight_layout()
-    fig.savefig(path, dpi=110)
-    plt.close(fig)
-
-
-def _fmt(mean: float, half: float, digits: int = 4) -> str:
-    if not np.isfinite(mean):
-        return "n/a"
-    if not np.isfinite(half):
-        return f"{mean:.{digits}g}"
-    return f"{mean:.{digits}g} ± {half:.2g}"
-
-
-def write_report(
-    out: Path,
-    runs: pd.DataFrame,
-    table: pd.DataFrame,
-    tuning: dict[str, float],
-    tuning_runs: pd.DataFrame,
-    config: dict[str, Any],
-) -> Path:
-    lines = [
-        "# Autoscaling experiment",
-        "",
-        f"{config['days']:g} simulated days per run, seeds {config['seeds']}, policies "
-        f"{', '.join(config['policies'])}. Service: 1 vCPU / 2 GB tasks, 100 requests/s each, "
-        f"SLO p99 {SLO['p99_ms']:g} ms and error rate {SLO['error_rate']:g} per minute. "
-        "Means over seeds with 95% confidence intervals (Student t). "
-        + (
-            f"Seed k replays the window shifted by k x {config['window_step']:g} days and draws "
-            "its own arrivals and start latencies, so the intervals cover different days of "
-            "each trace (overlapping windows: not independent weeks)."
-            if config["window_step"]
-            else "Every seed replays the same window: the intervals measure simulation noise "
-            "(arrivals, start latencies), not how the policies would fare on another week."
-        ),
-        "",
-        "## Tuning target tracking",
-        "",
-        f"CPU targets {list(TUNING_TARGETS)} on seed {TUNING_SEED} (not an evaluation seed); "
-        f"the cheapest with good minutes >= {TUNING_GOOD_MINUTES} is kept.",
-        "",
-        tuning_runs[
-            ["trace", "target", "cost_usd", "good_minutes_fraction", "availability"]
-        ].to_markdown(index=False, floatfmt=".4g"),
-        "",
-        "Chosen: " + ", ".join(f"{k}: {v:g}%" for k, v in tuning.items()),
-        "",
-        "## Results",
-        "",
-    ]
-    for trace in dict.fromkeys(table.trace):
-        sub = table[table.trace == trace]
-        shown = pd.DataFrame(
-            {
-                "policy": sub.policy,
-                **{
-                    col: [_fmt(m, h) for m, h in zip(sub[col], sub[f"{col}_ci95"], strict=True)]
-                    for col in TABLE_COLUMNS
-                },
-            }
-        )
-        lines += [
-            f"### {trace} (peak {TRACES[trace]['peak_rps']:g} requests/s)",
-            "",
-            shown.to_markdown(index=False),
-            "",
-        ]
-    lines += ["![cost vs good minutes](cost_vs_good_minutes.png)", "", "## Findings", ""]
-    if {"learned", "target-tracking"} <= set(runs.policy):
-        diff = paired_difference(runs, "learned", "target-tracking")
-        good = paired_difference(runs, "learned", "target-tracking", "good_minutes_fraction")
-        lines.append(
-            "Learned vs well-tuned target tracking (cost, paired by seed; negative = "
-            "learned is cheaper), and the change in good-minutes fraction:"
-        )
-        lines.append("")
-        for (_, d), (_, g) in zip(diff.iterrows(), good.iterrows(), strict=True):
-            verdict = _verdict(d["mean"], d["ci95"])
-            lines.append(
-                f"- {d.trace}: cost {100 * d['mean']:+.1f}% ± {100 * np.nan_to_num(d.ci95):.1f}% "
-                f"({verdict}); good minutes {100 * g['mean']:+.2f}% ± "
-                f"{100 * np.nan_to_num(g.ci95):.2f}%"
-            )
-        lines.append("")
-    if "oracle" in set(runs.policy):
-        lines.append(
-            "Distance from the oracle (the cost floor for the SLO): cost relative to "
-            "the oracle, paired by seed."
-        )
-        lines.append("")
-        for policy in config["policies"]:
-            if policy == "oracle":
-                continue
-            d = paired_difference(runs, policy, "oracle")
-            parts = ", ".join(f"{r.trace} {100 * r['mean']:+.0f}%" for _, r in d.iterrows())
-            lines.append(f"- {policy}: {parts}")
-        lines.append("")
-    path = out / "report.md"
-    path.write_text("\n".join(lines) + "\n")
-    return path
-
-
-def _verdict(mean: float, half: float) -> str:
-    if not np.isfinite(half):
-        return "one seed: no interval"
-    if mean + half < 0:
-        return "saves, significant at 95%"
-    if mean - half > 0:
-        return "costs more, significant at 95%"
-    return "no significant difference"
-
-
 def run_experiment(
     out: Path,
     *,
@@ -532,8 +338,10 @@ def run_experiment(
     runs = pd.DataFrame(run_all(specs, workers, progress, desc="experiment"))
     runs.to_parquet(out / "runs.parquet", index=False)
     tuning_runs.to_parquet(out / "tuning.parquet", index=False)
-    table = summarise(runs)
+    table = summarise(runs, TABLE_COLUMNS)
     table.to_csv(out / "table.csv", index=False)
+    from experiments.autoscaling_report import plot_cost_vs_good, write_report
+
     plot_cost_vs_good(table, out / "cost_vs_good_minutes.png")
     config = {
         "days": days,

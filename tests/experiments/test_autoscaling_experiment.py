@@ -10,14 +10,15 @@ import pandas as pd
 import pytest
 
 from experiments import autoscaling as exp
+from experiments.stats import ci95
 
 
 def test_ci95_matches_student_t() -> None:
-    mean, half = exp.ci95(np.array([1.0, 2.0, 3.0, 4.0, 5.0]))
+    mean, half = ci95(np.array([1.0, 2.0, 3.0, 4.0, 5.0]))
     assert mean == 3.0
     # t(0.975, 4) = 2.7764; sd = 1.5811; n = 5
     assert half == pytest.approx(2.7764451 * 1.5811388 / math.sqrt(5), rel=1e-6)
-    assert math.isnan(exp.ci95(np.array([2.0]))[1])
+    assert math.isnan(ci95(np.array([2.0]))[1])
 
 
 def test_hourly_floor_follows_the_profile() -> None:
