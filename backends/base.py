@@ -24,7 +24,8 @@ class Clock(Protocol):
     def now(self) -> float: ...
 
     def drive(self, steps: Iterator[float], until: float | None = None) -> None:
-        """Run a controller loop, sleeping each delay it yields (until ``until``, if given)."""
+        """Run a controller loop, sleeping each delay it yields; stop before a round that
+        would fall ``until`` seconds or more from now, if given."""
         ...
 
 
@@ -109,5 +110,6 @@ class Controller:
 
 
 def run(controller: Controller, until: float | None = None) -> None:
-    """Run a controller on its backend's clock (simulated or real)."""
+    """Run a controller on its backend's clock (simulated or real), for ``until`` seconds
+    from now if given."""
     controller.backend.clock.drive(controller.loop(), until)

@@ -27,14 +27,15 @@ class SimClock:
         return float(self.env.now)
 
     def drive(self, steps: Iterator[float], until: float | None = None) -> None:
-        self.env.process(self._process(steps, until))
+        end = None if until is None else self.env.now + until
+        self.env.process(self._process(steps, end))
 
-    def _process(self, steps: Iterator[float], until: float | None):
+    def _process(self, steps: Iterator[float], end: float | None):
         for delay in steps:
             if delay <= 0:
                 raise ValueError(f"a policy interval must be > 0 s, got {delay}")
-            if until is not None and self.env.now + delay > until:
-                return
+            if end is not None and self.env.now + delay >= end:
+                return  # the next round would fall at or after the end
             yield self.env.timeout(delay)
 
 
