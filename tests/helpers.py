@@ -95,3 +95,25 @@ def observation(
         deployment=DeploymentState() if deployment is None else deployment,
         future_load=future_load,
     )
+
+
+def policy_scenario(
+    duration: str = "2h", arrivals: str = "deterministic", initial_tasks: int = 4, **run: object
+) -> Scenario:
+    """The small service the policy tests run in the simulator: 1-50 tasks of 100 req/s,
+    ``initial_tasks`` at the start, exact 10 s provisioning and no pull jitter (seed 1);
+    ``run`` adds keys to the [run] section (e.g. ``metrics_period=20``)."""
+    return scenario_from_dict(
+        {
+            "run": {"seed": 1, "duration": duration, "tick": "1s", **run},
+            "service": {
+                "min_tasks": 1,
+                "max_tasks": 50,
+                "initial_tasks": initial_tasks,
+                "capacity_rps": 100,
+                "provisioning": ["10s", "10s"],
+                "pull_jitter": 0,
+            },
+            "traffic": {"arrivals": arrivals},
+        }
+    )

@@ -8,7 +8,7 @@ import pickle
 
 import numpy as np
 import pytest
-from helpers import history, observation
+from helpers import history, observation, policy_scenario
 
 from policies.autoscaling.combine import CombinedPolicy
 from policies.autoscaling.step import StepScalingPolicy
@@ -219,23 +219,9 @@ def test_a_step_policy_in_alarm_but_blocked_vetoes():
 
 
 def test_combined_pair_in_the_simulator():
-    from sim.scenario import scenario_from_dict
     from sim.simulation import Simulation
 
-    sc = scenario_from_dict(
-        {
-            "run": {"seed": 1, "duration": "2h", "tick": "1s"},
-            "service": {
-                "min_tasks": 1,
-                "max_tasks": 50,
-                "initial_tasks": 4,
-                "capacity_rps": 100,
-                "provisioning": ["10s", "10s"],
-                "pull_jitter": 0,
-            },
-            "traffic": {"arrivals": "deterministic"},
-        }
-    )
+    sc = policy_scenario("2h", "deterministic")
     rate = np.full(sc.n_ticks, 200.0)
     rate[1800:3600] = 600.0  # half an hour of 3x load, then back
     policy = CombinedPolicy(

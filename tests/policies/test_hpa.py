@@ -11,7 +11,7 @@ import pickle
 import numpy as np
 import pytest
 from helpers import history as make_history
-from helpers import observation
+from helpers import observation, policy_scenario
 
 from policies.autoscaling.hpa import (
     HpaPolicy,
@@ -321,23 +321,9 @@ def test_conformance(policy: HpaPolicy) -> None:
 
 
 def test_in_the_simulator_hpa_settles_on_target() -> None:
-    from sim.scenario import scenario_from_dict
     from sim.simulation import Simulation
 
-    sc = scenario_from_dict(
-        {
-            "run": {"seed": 1, "duration": "2h", "tick": "1s"},
-            "service": {
-                "min_tasks": 1,
-                "max_tasks": 50,
-                "initial_tasks": 4,
-                "capacity_rps": 100,
-                "provisioning": ["10s", "10s"],
-                "pull_jitter": 0,
-            },
-            "traffic": {"arrivals": "deterministic"},
-        }
-    )
+    sc = policy_scenario("2h", "deterministic")
     rate = np.full(sc.n_ticks, 300.0)
     rate[3600:] = 900.0  # a step at 1 h: 18 tasks at 50 %
     result = Simulation(sc, rate=rate).run(HpaPolicy())

@@ -9,7 +9,7 @@ import time
 
 import numpy as np
 import pytest
-from helpers import history, observation
+from helpers import history, observation, policy_scenario
 
 from policies import registry
 from policies.autoscaling.learned import (
@@ -110,23 +110,9 @@ class Recorder(BasePolicy):
 
 
 def test_b_in_the_simulator_every_observation_is_published_history() -> None:
-    from sim.scenario import scenario_from_dict
     from sim.simulation import Simulation
 
-    sc = scenario_from_dict(
-        {
-            "run": {"seed": 1, "duration": "4h", "tick": "1s"},
-            "service": {
-                "min_tasks": 1,
-                "max_tasks": 50,
-                "initial_tasks": 4,
-                "capacity_rps": 100,
-                "provisioning": ["10s", "10s"],
-                "pull_jitter": 0,
-            },
-            "traffic": {"arrivals": "poisson"},
-        }
-    )
+    sc = policy_scenario("4h", "poisson")
     t = np.arange(sc.n_ticks) * sc.run.tick
     rate = 300.0 + 200.0 * np.sin(2 * np.pi * t / 5400.0)
     inner = LearnedPolicy(min_history=HOUR, retrain_every=HOUR)

@@ -9,7 +9,7 @@ import pickle
 import numpy as np
 import pytest
 from helpers import history as make_history
-from helpers import observation
+from helpers import observation, policy_scenario
 
 from policies import registry
 from policies.autoscaling.predictive import (
@@ -157,23 +157,9 @@ def test_scales_out_scheduling_buffer_before_the_forecast_peak_hour() -> None:
 
 
 def test_in_the_simulator_scale_out_lands_scheduling_buffer_before_each_hour() -> None:
-    from sim.scenario import scenario_from_dict
     from sim.simulation import Simulation
 
-    sc = scenario_from_dict(
-        {
-            "run": {"seed": 1, "duration": "30h", "tick": "1s"},
-            "service": {
-                "min_tasks": 1,
-                "max_tasks": 50,
-                "initial_tasks": 5,
-                "capacity_rps": 100,
-                "provisioning": ["10s", "10s"],
-                "pull_jitter": 0,
-            },
-            "traffic": {"arrivals": "deterministic"},
-        }
-    )
+    sc = policy_scenario("30h", initial_tasks=5)
     rate = sine_rate(np.arange(sc.n_ticks) * sc.run.tick)
     policy = PredictiveScalingPolicy()
     result = Simulation(sc, rate=rate).run(policy)

@@ -11,7 +11,7 @@ from zoneinfo import ZoneInfo
 
 import numpy as np
 import pytest
-from helpers import observation
+from helpers import observation, policy_scenario
 
 from policies.autoscaling.scheduled import ScheduledPolicy, parse_action, parse_cron
 from policies.base import Observation
@@ -407,23 +407,9 @@ def test_conformance(policy: ScheduledPolicy) -> None:
 
 
 def test_in_the_simulator_a_morning_action_scales_out() -> None:
-    from sim.scenario import scenario_from_dict
     from sim.simulation import Simulation
 
-    sc = scenario_from_dict(
-        {
-            "run": {"seed": 1, "duration": "2h", "tick": "1s"},
-            "service": {
-                "min_tasks": 1,
-                "max_tasks": 50,
-                "initial_tasks": 2,
-                "capacity_rps": 100,
-                "provisioning": ["10s", "10s"],
-                "pull_jitter": 0,
-            },
-            "traffic": {"arrivals": "deterministic"},
-        }
-    )
+    sc = policy_scenario("2h", initial_tasks=2)
     policy = ScheduledPolicy(
         actions=[
             {"schedule": "cron(0 8 ? * MON-FRI *)", "min_tasks": 6, "max_tasks": 20},

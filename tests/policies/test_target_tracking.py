@@ -10,7 +10,7 @@ import re
 
 import numpy as np
 import pytest
-from helpers import history, observation
+from helpers import history, observation, policy_scenario
 
 from policies import registry
 from policies.autoscaling.target_tracking import TargetTrackingPolicy
@@ -292,23 +292,9 @@ def test_registry_params_pickle_and_reset():
 def test_reaction_to_a_load_step_happens_when_the_arithmetic_says(period):
     """Target tracking's reaction to a step increase in load happens when the datapoint and
     cooldown arithmetic says it should."""
-    from sim.scenario import scenario_from_dict
     from sim.simulation import Simulation
 
-    sc = scenario_from_dict(
-        {
-            "run": {"seed": 1, "duration": "2h", "tick": "1s", "metrics_period": period},
-            "service": {
-                "min_tasks": 1,
-                "max_tasks": 50,
-                "initial_tasks": 4,
-                "capacity_rps": 100,
-                "provisioning": ["10s", "10s"],
-                "pull_jitter": 0,
-            },
-            "traffic": {"arrivals": "deterministic"},
-        }
-    )
+    sc = policy_scenario("2h", metrics_period=period)
     step_at = 3600.0
     rate = np.full(sc.n_ticks, 190.0)  # 4 tasks x 100 rps: CPU 47.5 %, between 45 and 50
     rate[int(step_at / sc.run.tick) :] = 600.0  # CPU 100 % (capped: 600 > 400 rps)
