@@ -85,7 +85,6 @@ class Scheduler:
         self.az_down: set[str] = set()
         self.spot_available = True
         self.recent_launches: deque[float] = deque()
-        self._wakeup: simpy.Event | None = None
         self._retry_pending = False
         self.blocked_reason = ""
         self.rebalance_in_flight = 0

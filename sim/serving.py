@@ -100,13 +100,6 @@ class FluidServer:
             self.backlog[-1] -= self.shed_pending
             self.shed_pending = 0.0
 
-    def conservation_error(self) -> float:
-        """|arrived - served - failed - queued| over the computed ticks (should be ~0)."""
-        hi = self.pos
-        total_in = self.arrivals[:hi].sum()
-        out = self.served[:hi].sum() + self.failed[:hi].sum() + self.queue + self.shed_pending
-        return abs(total_in - out)
-
 
 def stretch(
     arrivals: np.ndarray, service: float, q0: float, qmax: float

@@ -35,22 +35,6 @@ from sim.traffic import build_rate
 #: Random sources, in the order their generators are spawned from the scenario seed.
 STREAMS = ("traffic", "arrivals", "start", "crash", "az", "spot", "policy")
 
-#: Summary keys of every run, in order.
-SUMMARY_KEYS = (
-    "cost_usd",
-    "cost_on_demand_usd",
-    "cost_spot_usd",
-    "task_hours",
-    "vcpu_hours",
-    "requests_total",
-    "requests_failed",
-    "availability",
-    "latency_p50_ms",
-    "latency_p99_ms",
-    "good_minutes_fraction",
-    "scaling_actions",
-)
-
 #: Cap on utilisation for the stationary latency formulas (sim/queueing.py, MMkTable).
 RHO_CAP = 0.99
 
@@ -306,9 +290,6 @@ class Simulation:
         self.log(lc.HEALTHY if serving else lc.DEREGISTERED, reason, task)
         if serving:
             self.scheduler.task_healthy(task)
-
-    def start_billing(self, task: lc.Task) -> None:  # billing_start is set by the task
-        return None
 
     def stopped(self, task: lc.Task) -> None:
         self._bill(task, self.env.now, minimum=True)

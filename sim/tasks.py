@@ -83,8 +83,6 @@ class Hooks(Protocol):
 
     def set_serving(self, task: Task, serving: bool, reason: str) -> None: ...
 
-    def start_billing(self, task: Task) -> None: ...
-
     def stopped(self, task: Task) -> None: ...
 
 
@@ -126,7 +124,6 @@ def lifecycle(
     try:
         if warm:
             task.billing_start = env.now
-            hooks.start_billing(task)
             _set(hooks, task, RUNNING, "present at start (warm)")
             hooks.set_serving(task, True, "present at start (warm)")
         else:
@@ -135,7 +132,6 @@ def lifecycle(
             _set(hooks, task, PENDING, "network interface attached")
             _set(hooks, task, ACTIVATING, "image pull started")
             task.billing_start = env.now
-            hooks.start_billing(task)
             yield env.timeout(pull + times.container_start)
             _set(hooks, task, RUNNING, "containers started, registered with target group")
             yield env.timeout(times.health_check)
