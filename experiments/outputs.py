@@ -98,3 +98,13 @@ def staged_output(path: str | os.PathLike[str]) -> Iterator[Path]:
             except OSError:
                 break
         raise
+
+
+class Interrupted(Exception):
+    """A long command was stopped (Ctrl-C); the message says what was kept and where.
+
+    Raised from ``KeyboardInterrupt`` by code that stopped its workers and saved what was
+    complete; the command line prints the message on one line and exits with status 130.
+    """
+
+    exit_status = 130
