@@ -70,7 +70,7 @@ def test_scale_out_needs_3_of_3(values, expected):
 @pytest.mark.parametrize(
     "desired, cpu, target, expected",
     [
-        (10, 80.0, 50.0, 16),  # the reference's proportional rule
+        (10, 80.0, 50.0, 16),  # ceil(current x metric / target)
         (4, 100.0, 50.0, 8),
         (3, 51.0, 50.0, 4),  # ceil(3.06) = 4
         (10, 77.0, 70.0, 11),  # 10 x 77 / 70 = 11.000000000000002 in floats: 11, not 12
