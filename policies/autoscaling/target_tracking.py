@@ -26,9 +26,10 @@ given and the evidence for it.
   the last ``scale_in_datapoints`` (15) are all **below** the scale-in threshold
   ``scale_in_ratio x target``. 3 and 15 one-minute datapoints are what users read on the
   alarms AWS creates (``AlarmHigh`` "three consecutive minutes", ``AlarmLow`` "fifteen",
-  https://repost.aws/questions/QUVoLPVCU5QamquwCMrFMOzw). The scale-in threshold: [HOW]
-  removes capacity "only when utilization passes a threshold that is far enough below the
-  target value (usually more than 10% lower)"; default 0.9.
+  https://repost.aws/questions/QUVoLPVCU5QamquwCMrFMOzw/aws-ecs-uses-fargate-service-auto-scaling-which-is-not-working-properly).
+  The scale-in alarm's threshold lies below the target ([HOW] describes scale-in as less
+  aggressive than scale-out); AWS publishes no figure for it that we could verify, so
+  ``scale_in_ratio`` is a parameter, default 0.9 (10% below the target).
 * A datapoint is one published metric period, ``observation.metrics.period_s`` long: 60 s,
   or 20 s with the high-resolution predefined metrics [HR]. The counts stay 3 and 15 at
   20 s: AWS's benchmark (scale-out triggered 86 s after a load step with 20 s metrics
@@ -48,9 +49,10 @@ given and the evidence for it.
   "acts conservatively by rounding up or down ... This prevents it from ... removing too
   much capacity" [ECS].
 * Scale-in is gradual [TT: "scales out proportionally to the metric as fast as it can, but
-  scales in more gradually"] through the mechanisms AWS documents: the lower scale-in
-  threshold [HOW], the longer scale-in alarm and the scale-in cooldown [API]. AWS documents
-  no limit on how much one scale-in removes, so by default there is none
+  scales in more gradually"; HOW: "more aggressive in adding capacity when utilization
+  increases than it is in removing capacity when utilization decreases"] through its lower
+  threshold and slower alarm (parameters, above) and the scale-in cooldown [API]. AWS
+  documents no limit on how much one scale-in removes, so by default there is none
   (``scale_in_max_fraction=None``). ``scale_in_max_fraction`` remains as an explicit,
   non-AWS option (a sensitivity knob), never a default.
 * Scale-out cooldown (300 s for ECS [API]): "While the cooldown period is in effect, the
@@ -152,7 +154,7 @@ class TargetTrackingPolicy(BasePolicy):
         Target value of the metric. None means 50 (%) for a utilisation metric (CPU or memory);
         any other metric has no sensible default and needs an explicit target (ValueError).
     scale_in_ratio : float, default 0.9
-        Scale-in threshold as a fraction of the target (AWS: "usually more than 10% lower").
+        Scale-in threshold as a fraction of the target (AWS publishes no figure).
     scale_out_datapoints : int, default 3
         Datapoints the scale-out alarm needs above the target ("3 of 3").
     scale_in_datapoints : int, default 15
