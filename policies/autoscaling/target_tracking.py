@@ -27,8 +27,9 @@ given and the evidence for it.
   ``scale_in_ratio x target``. 3 and 15 one-minute datapoints are what users read on the
   alarms AWS creates (``AlarmHigh`` "three consecutive minutes", ``AlarmLow`` "fifteen",
   https://repost.aws/questions/QUVoLPVCU5QamquwCMrFMOzw/aws-ecs-uses-fargate-service-auto-scaling-which-is-not-working-properly).
-  The scale-in alarm's threshold lies below the target ([HOW] describes scale-in as less
-  aggressive than scale-out); AWS publishes no figure for it that we could verify, so
+  The scale-in alarm's threshold: when the metric falls below the target, the policy removes
+  capacity only once utilisation passes a threshold below the target value "(usually more
+  than 10% lower)" [HOW, section "How it works"]. AWS gives no exact figure, so
   ``scale_in_ratio`` is a parameter, default 0.9 (10% below the target).
 * A datapoint is one published metric period, ``observation.metrics.period_s`` long: 60 s,
   or 20 s with the high-resolution predefined metrics [HR]. The counts stay 3 and 15 at
@@ -154,7 +155,8 @@ class TargetTrackingPolicy(BasePolicy):
         Target value of the metric. None means 50 (%) for a utilisation metric (CPU or memory);
         any other metric has no sensible default and needs an explicit target (ValueError).
     scale_in_ratio : float, default 0.9
-        Scale-in threshold as a fraction of the target (AWS publishes no figure).
+        Scale-in threshold as a fraction of the target (AWS: "usually more than 10% lower";
+        no exact figure).
     scale_out_datapoints : int, default 3
         Datapoints the scale-out alarm needs above the target ("3 of 3").
     scale_in_datapoints : int, default 15
