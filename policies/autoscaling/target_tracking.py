@@ -73,9 +73,13 @@ given and the evidence for it.
   the cooldown too.
 * Each cooldown applies to its own direction: [API] defines ScaleOutCooldown as the time
   "after a scale-out activity completes before another scale-out activity can start" and
-  ScaleInCooldown likewise for scale-in; no AWS page found says a scale-out cooldown blocks
-  scale-in. So with 20 s metrics a scale-in may follow a scale-out within 300 s, once the
-  scale-in alarm has its 15 low datapoints.
+  ScaleInCooldown likewise for scale-in; no Application Auto Scaling page found says a
+  scale-out cooldown blocks scale-in. (Amazon EC2 Auto Scaling does block target tracking and
+  step scale-in while a scale-out's instances warm up, "Scaling cooldowns for Amazon EC2 Auto
+  Scaling", https://docs.aws.amazon.com/autoscaling/ec2/userguide/Cooldown.html; Application
+  Auto Scaling has no warm-up setting and documents no such rule for ECS services.) So with
+  20 s metrics a scale-in may follow a scale-out within 300 s, once the scale-in alarm has
+  its 15 low datapoints.
 * Scale-in never happens with ``disable_scale_in`` [API], nor while a deployment is in
   progress ("Application Auto Scaling turns off scale-in processes while Amazon ECS
   deployments are in progress" [ECS]). Min and max capacity clamp every result.
