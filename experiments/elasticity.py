@@ -1,6 +1,10 @@
-"""The SPEC Research Group elasticity metrics (Herbst et al., ACM TOMPECS 2018; BUNGEE,
-package ``tools.descartes.bungee.metric``), as /work/shared/reference/autoscaling.md defines
-them in "How researchers score autoscalers: the SPEC RG elasticity metrics".
+"""The SPEC Research Group elasticity metrics, as defined in N. Herbst, A. Bauer, S. Kounev,
+G. Oikonomou, E. van Eyk, G. Kousiouris, A. Evangelinou, R. Krebs, T. Brecht, C. L. Abad and
+A. Iosup, "Quantifying Cloud Performance and Dependability: Taxonomy, Metric Design, and
+Emerging Challenges", ACM TOMPECS 3(4), article 19, 2018 (https://doi.org/10.1145/3236332),
+section "Elasticity", and as implemented by BUNGEE
+(https://github.com/NikolasHerbst/BUNGEE, package ``tools.descartes.bungee.metric``; it has
+no instability metric), whose test vector the tests reproduce.
 
 Demand ``d(t)`` (the resources needed to meet the SLO) and supply ``s(t)`` (the resources
 provisioned) are step functions over a run of length ``T``. Each may be given as
@@ -27,15 +31,24 @@ constant between two merged points.
 * Jitter ``j = (E_s − E_d) / T``: supply adaptations minus demand changes per unit of time,
   counting unit steps (a +4 jump counts 4; BUNGEE's ``AbstractScaleEvents``). Per unit of the
   times given (per period for per-period arrays without ``times``).
-* Instability ``k`` (and its mirror ``k'``), computed on the changes between consecutive
-  samples, not on the levels: ``k = 1/(t_n − t_1) Σ_{i=2..n} min((sgn Δs_i − sgn Δd_i)⁺, 1)
-  (t_i − t_{i−1})`` and ``k'`` with ``s`` and ``d`` swapped. ``k`` is the share of time in
-  which supply moves up while demand does not (or stays while demand falls); ``k'`` the share
-  in which demand moves up while supply does not (or supply falls while demand stays). The
-  samples are the periods of per-period arrays, or the merged change points (with the end of
-  the run) of change-point series.
+* Instability ``k`` (Herbst et al. 2018), on the changes between consecutive samples, not
+  on the levels: ``k = 1/(t_n − t_1) Σ_{i=2..n} min(|sgn Δs_i − sgn Δd_i|, 1)
+  (t_i − t_{i−1})``: the share of time in which supply and demand do not move the same way.
+  It counts all of: supply up while demand stays or falls, supply stays while demand falls,
+  supply falls while demand stays or rises, supply stays while demand rises. It splits
+  exactly into two one-sided parts, ``k = k_up + k_down``: ``k_up`` where
+  ``sgn Δs > sgn Δd`` (supply moves up relative to demand: rises too early or falls too
+  late) and ``k_down`` where ``sgn Δs < sgn Δd`` (supply moves down relative to demand:
+  falls too early or rises too late). The samples are the periods of per-period arrays, or
+  the merged change points (with the end of the run) of change-point series.
 * Elastic speedup against a baseline ``b``:
-  ``ε = (θ_U,b/θ_U · θ_O,b/θ_O · τ_U,b/τ_U · τ_O,b/τ_O)^(1/4)``; above 1 is better.
+  ``ε = (θ_U,b/θ_U · θ_O,b/θ_O · τ_U,b/τ_U · τ_O,b/τ_O)^(1/4)``; above 1 is better. It is
+  **infinite** for a policy that never under-provisions (θ_U = τ_U = 0) against a baseline
+  that does, or never over-provisions against one that does; 0 in the mirror cases; NaN
+  when each is perfect on a metric the other is not. These values are returned as they are
+  (``math.inf``, ``0.0``, ``math.nan``), never dropped: :func:`elastic_speedup_status` says
+  which case a value is ("no under-provisioning", ...), so a report can show it by name
+  instead of averaging the finite values of a hidden subset of runs.
 """
 
 from __future__ import annotations
@@ -193,30 +206,35 @@ def jitter(supply: Series, demand: Series, *, times=None) -> float:
     return (_unit_steps(supply, times) - _unit_steps(demand, times)) / T
 
 
-def _instability(a: np.ndarray, b: np.ndarray, grid: np.ndarray) -> float:
-    """1/(t_n − t_1) Σ min((sgn Δa − sgn Δb)⁺, 1) Δt over consecutive samples."""
+def _instability_parts(s: np.ndarray, d: np.ndarray, grid: np.ndarray) -> tuple[float, float]:
+    """(k_up, k_down): the shares of time with sgn Δs > sgn Δd and with sgn Δs < sgn Δd."""
     if len(grid) < 2:
-        return math.nan
-    moves = np.minimum(np.maximum(np.sign(np.diff(a)) - np.sign(np.diff(b)), 0.0), 1.0)
-    return float(np.sum(moves * np.diff(grid)) / (grid[-1] - grid[0]))
+        return math.nan, math.nan
+    diff = np.sign(np.diff(s)) - np.sign(np.diff(d))
+    dt, span = np.diff(grid), grid[-1] - grid[0]
+    return float(np.sum(dt[diff > 0]) / span), float(np.sum(dt[diff < 0]) / span)
 
 
 def instability(supply: Series, demand: Series, *, times=None) -> float:
-    """k: the share of time in which supply moves in a direction demand does not.
+    """k (Herbst et al. 2018): the share of time in which supply and demand do not move the
+    same way, ``1/(t_n − t_1) Σ min(|sgn Δs − sgn Δd|, 1) Δt`` over consecutive samples.
 
-    On the changes between consecutive samples: supply up while demand stays or falls, or
-    supply stays while demand falls (``(sgn Δs − sgn Δd)⁺`` capped at 1). NaN with a single
-    sample. Parameters are those of :func:`under_provisioning_accuracy`.
+    Counts supply moving while demand stays, demand moving while supply stays, and the two
+    moving in opposite directions. NaN with a single sample. Parameters are those of
+    :func:`under_provisioning_accuracy`.
     """
     *_, grid, s, d = _merge(supply, demand, times)
-    return _instability(s, d, grid)
+    up, down = _instability_parts(s, d, grid)
+    return up + down
 
 
-def instability_prime(supply: Series, demand: Series, *, times=None) -> float:
-    """k': the mirror image of :func:`instability` (``(sgn Δd − sgn Δs)⁺``): demand moves up
-    while supply does not, or supply falls while demand stays."""
+def instability_parts(supply: Series, demand: Series, *, times=None) -> tuple[float, float]:
+    """``(k_up, k_down)``, the one-sided parts of :func:`instability` (``k = k_up + k_down``):
+    ``k_up`` the share of time with ``sgn Δs > sgn Δd`` (supply up while demand stays or
+    falls, or supply stays while demand falls), ``k_down`` with ``sgn Δs < sgn Δd`` (supply
+    down while demand stays or rises, or supply stays while demand rises)."""
     *_, grid, s, d = _merge(supply, demand, times)
-    return _instability(d, s, grid)
+    return _instability_parts(s, d, grid)
 
 
 def elasticity_metrics(
@@ -236,10 +254,12 @@ def elasticity_metrics(
     dict
         ``accuracy_under``, ``accuracy_over`` (relative θ_U, θ_O), ``accuracy_under_abs``,
         ``accuracy_over_abs`` (absolute, resource units), ``timeshare_under``,
-        ``timeshare_over`` (τ_U, τ_O), ``jitter``, ``instability`` (k),
-        ``instability_prime`` (k') and ``duration`` (T).
+        ``timeshare_over`` (τ_U, τ_O), ``jitter``, ``instability`` (k), its one-sided
+        parts ``instability_up`` and ``instability_down`` (k = up + down) and
+        ``duration`` (T).
     """
     _, w, s, d, T, grid, gs, gd = _merge(supply, demand, times)
+    up, down = _instability_parts(gs, gd, grid)
     return {
         "accuracy_under": _accuracy(d - s, d, w, T, True),
         "accuracy_over": _accuracy(s - d, d, w, T, True),
@@ -248,8 +268,9 @@ def elasticity_metrics(
         "timeshare_under": float(np.sum(w[d > s]) / T),
         "timeshare_over": float(np.sum(w[s > d]) / T),
         "jitter": (_unit_steps(supply, times) - _unit_steps(demand, times)) / T,
-        "instability": _instability(gs, gd, grid),
-        "instability_prime": _instability(gd, gs, grid),
+        "instability": up + down,
+        "instability_up": up,
+        "instability_down": down,
         "duration": T,
     }
 
@@ -278,13 +299,19 @@ def elastic_speedup(
     metrics, baseline_metrics : mapping
         Results of :func:`elasticity_metrics` for the policy and for the baseline.
     keys : sequence of str, default ``SPEEDUP_KEYS``
-        θ_U, θ_O, τ_U, τ_O (relative accuracies), as in the reference's definition.
+        θ_U, θ_O, τ_U, τ_O (relative accuracies), as in Herbst et al. (2018).
+
+    Returns
+    -------
+    float
+        ε, or one of three explicit values: ``math.inf`` when the policy is perfect (0) on
+        a metric where the baseline is not, e.g. a policy that never under-provisions
+        (θ_U = τ_U = 0); ``0.0`` in the mirror case; ``math.nan`` when each is perfect on a
+        metric the other is not. :func:`elastic_speedup_status` names the case.
 
     Notes
     -----
-    A metric that is 0 for both is a tie (ratio 1). A metric that is 0 for the policy only
-    makes ε infinite, for the baseline only makes it 0; both at once (the policy perfect on
-    one metric, the baseline on another) leave ε undefined: NaN.
+    A metric that is 0 for both is a tie (ratio 1).
     """
     logs = []
     for k in keys:
@@ -302,3 +329,46 @@ def elastic_speedup(
     if math.inf in logs and -math.inf in logs:
         return math.nan
     return math.exp(sum(logs) / len(logs))
+
+
+#: What :func:`elastic_speedup_status` returns for a finite, positive speedup.
+FINITE = "finite"
+
+
+def elastic_speedup_status(
+    metrics: Mapping[str, float],
+    baseline_metrics: Mapping[str, float],
+    keys: Sequence[str] = SPEEDUP_KEYS,
+) -> str:
+    """Which case :func:`elastic_speedup` is in, for a report to show by name.
+
+    ``"finite"``; ``"no under-provisioning"`` / ``"no over-provisioning"`` (the policy is 0 on
+    the under- or over-provisioning metrics where the baseline is not: ε is infinite);
+    ``"baseline: no under-provisioning"`` / ``"baseline: no over-provisioning"`` (ε is 0);
+    ``"undefined"`` (ε is NaN: each perfect where the other is not).
+    """
+    policy_perfect = [k for k in keys if float(metrics[k]) == 0 and float(baseline_metrics[k]) > 0]
+    baseline_perfect = [
+        k for k in keys if float(baseline_metrics[k]) == 0 and float(metrics[k]) > 0
+    ]
+    if policy_perfect and baseline_perfect:
+        return "undefined"
+
+    def sides(perfect: list[str]) -> str:
+        under = any(k.endswith("_under") for k in perfect)
+        over = any(k.endswith("_over") for k in perfect)
+        if under and over:
+            return "no under- or over-provisioning"
+        return "no under-provisioning" if under else "no over-provisioning"
+
+    if policy_perfect:
+        return sides(policy_perfect)
+    if baseline_perfect:
+        return "baseline: " + sides(baseline_perfect)
+    return FINITE
+
+
+def never_under_provisions(metrics: Mapping[str, float]) -> bool:
+    """True when a run never under-provisions (θ_U = τ_U = 0): its elastic speedup against
+    any baseline that does is infinite, reported as "no under-provisioning"."""
+    return float(metrics["accuracy_under"]) == 0 and float(metrics["timeshare_under"]) == 0

@@ -1,9 +1,25 @@
 """Several scaling policies on one service, combined the AWS way.
 
-/work/shared/reference/autoscaling.md, "AWS Application Auto Scaling, target tracking":
-"Several policies: scale out if any says so; scale in only if all agree; the largest capacity
-wins. Min and max capacity always clamp the result." The usual use is a pair of step policies
-(one scale-out, one scale-in) or target tracking beside step scaling.
+Sources:
+
+- [TT] "Target tracking scaling policies for Application Auto Scaling",
+  https://docs.aws.amazon.com/autoscaling/application/userguide/application-auto-scaling-target-tracking.html:
+  "Application Auto Scaling scales based on the policy that provides the largest capacity for
+  both scale in and scale out".
+- [PSP] PutScalingPolicy,
+  https://docs.aws.amazon.com/autoscaling/application/APIReference/API_PutScalingPolicy.html:
+  "if the step scaling policy initiates a scale-in activity before the target tracking policy
+  is ready to scale in, the scale-in activity will not be blocked".
+- [SCH] "How scheduled scaling for Application Auto Scaling works",
+  https://docs.aws.amazon.com/autoscaling/application/userguide/scheduled-scaling-policy-overview.html:
+  a scheduled action sets MinCapacity and MaxCapacity; "After a scheduled action runs, the
+  scaling policy can continue to make decisions about whether to further scale capacity ...
+  current capacity must fall within the minimum and maximum capacity that was set by your
+  scheduled action."
+
+The usual uses are a pair of step policies (one scale-out, one scale-in), target tracking
+beside step scaling, predictive beside target tracking, and scheduled actions beside a
+dynamic policy.
 
 Registered as ``combined``: built in code from member policy objects, or from a scenario's
 member specs (``policies = [{ policy = "predictive" }, { policy = "target-tracking" }]``).
@@ -11,9 +27,9 @@ member specs (``policies = [{ policy = "predictive" }, { policy = "target-tracki
 Rules (each member decides on the same observation, in order):
 
 * A member *votes* with its decision's ``desired``: above the current desired count is "out",
-  below is "in", None or equal is "no change". A member whose decision only changes the
-  scalable range (``desired`` None with ``min_tasks`` or ``max_tasks`` set, e.g. scheduled
-  scaling) abstains.
+  below is "in", None or equal is "no change". A decision that changes the scalable range
+  (``min_tasks`` or ``max_tasks`` set, a scheduled action) does not vote: its push of the
+  desired count into the new range is the clamp below [SCH].
 * If any member votes out, the result is the largest proposal (the largest capacity wins).
 * Otherwise, if at least one member votes in and no member vetoes, the result is the largest
   of the scale-in proposals (the smallest scale-in). A "no change" is a veto unless the member
@@ -24,14 +40,18 @@ Rules (each member decides on the same observation, in order):
   ``disable_scale_in``), while a step scaling policy acts only when its own alarm fires (so
   :class:`~policies.autoscaling.step.StepScalingPolicy` vetoes only while its alarm is in
   ALARM without it scaling in). A quiet scale-out step policy therefore does not block its
-  scale-in partner, the usual step pair. Members without the method always veto
-  (conservative).
+  scale-in partner, the usual step pair. Scheduled scaling never vetoes: its actions set the
+  range and the dynamic policy "can continue to make decisions" within it [SCH], so a
+  scale-in above the scheduled minimum goes ahead and the clamp stops it at the minimum.
+  Members without the method veto (a policy that computes a capacity and says "no change"
+  provides the largest capacity [TT]).
 * A scale-in never goes below a member's capacity floor, reported through an optional method
   ``capacity_floor() -> int | None`` (asked after its ``decide``): predictive scaling reports
   its forecast capacity, so predictive + target tracking runs at the higher of the two, as AWS
   combines them.
 * The result is clamped to [min, max] (the range a member sets, if any, else the
-  observation's). Range changes from members pass through; two members setting different
+  observation's), and so is the current desired count when nobody scales: a new scheduled
+  range always applies [SCH]. Range changes from members pass through; two members setting different
   values for the same bound is an error.
 * *Choice*: the cadence is ``interval`` if given, else the shortest member interval, and every
   member decides at every call (members are not run at their own cadences). Members keep their
@@ -58,6 +78,8 @@ DEFAULT_MEMBERS: tuple[dict[str, Any], ...] = (
 
 class CombinedPolicy(BasePolicy):
     """Members decide; scale out if any says so, scale in only if all agree, largest wins.
+
+    ``scale_in_limits`` lists each member's.
 
     Parameters
     ----------
@@ -100,6 +122,19 @@ class CombinedPolicy(BasePolicy):
             built = [_build(i, m) if isinstance(m, Mapping) else m for i, m in enumerate(members)]
             self.members_ = built
         return built
+
+    @property
+    def scale_in_limits(self) -> str:
+        """The members' scale-in limits, and the combining rule's (for reports)."""
+        parts = []
+        for i, p in enumerate(self._members()):
+            limits = getattr(p, "scale_in_limits", None)
+            name = type(p).__name__
+            parts.append(f"#{i + 1} {name}: {limits if limits else 'none stated'}")
+        return (
+            "scale in only if every member that vetoes agrees, never below a member's capacity "
+            "floor (AWS: the largest capacity wins); " + "; ".join(parts)
+        )
 
     @property
     def interval_s(self) -> float:
@@ -154,8 +189,8 @@ class CombinedPolicy(BasePolicy):
 
         outs, ins, holds = [], [], []
         for i, dec in enumerate(decisions):
-            if dec.desired is None and (dec.min_tasks is not None or dec.max_tasks is not None):
-                continue  # changes only the range: abstains
+            if dec.min_tasks is not None or dec.max_tasks is not None:
+                continue  # changes the range (a scheduled action): the clamp applies it
             if dec.desired is not None and dec.desired > desired:
                 outs.append(i)
             elif dec.desired is not None and dec.desired < desired:
@@ -191,6 +226,9 @@ class CombinedPolicy(BasePolicy):
             else:
                 verdict = "no change: no member scales"
         new = None
+        if want is None and not eff_lo <= desired <= eff_hi:
+            want = desired
+            verdict += f"; desired {desired} outside the range [{eff_lo}, {eff_hi}]"
         if want is not None:
             new = clamp(int(want), eff_lo, eff_hi)
             if new != want:
@@ -220,7 +258,8 @@ def _build(index: int, spec: Mapping[str, Any]) -> Any:
 
 
 def _vetoes(member: Any) -> bool:
-    """Whether a member that did not propose a scale-in objects to one (default: yes)."""
+    """Whether a member that did not propose a scale-in objects to one (default: yes; a
+    member declares otherwise with ``vetoes_scale_in() -> bool``)."""
     method = getattr(member, "vetoes_scale_in", None)
     return bool(method()) if callable(method) else True
 

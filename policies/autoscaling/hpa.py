@@ -1,7 +1,12 @@
 """The Kubernetes Horizontal Pod Autoscaler, driving an ECS service.
 
-Reproduces shared/reference/autoscaling.md, "Kubernetes Horizontal Pod Autoscaler" (which
-summarises the kubernetes.io HPA documentation):
+Follows the controller source of Kubernetes v1.31 (tag ``v1.31.0``),
+``pkg/controller/podautoscaler/replica_calculator.go`` and ``horizontal.go``
+(https://github.com/kubernetes/kubernetes/tree/v1.31.0/pkg/controller/podautoscaler), with
+the defaults of the HPA documentation
+(https://kubernetes.io/docs/tasks/run-application/horizontal-pod-autoscale/) and of
+``kube-controller-manager`` (``--horizontal-pod-autoscaler-sync-period`` 15 s,
+``--horizontal-pod-autoscaler-tolerance`` 0.1):
 
 - sync every 15 s (``interval``); ``desired = ceil(current x currentMetric / targetMetric)``;
 - tolerance 0.1: no change while the ratio is within [0.9, 1.1];
@@ -9,9 +14,16 @@ summarises the kubernetes.io HPA documentation):
   scale-up window 0 s (the lowest recommendation of the window wins);
 - default rate policies: scale up by the larger of +100 % or +4 pods per 15 s
   (``selectPolicy: Max``), scale down by up to 100 % per 15 s;
-- not-ready pods count as 0 % on scale-up; pods with missing metrics count as 100 % of the
-  target on scale-down and 0 % on scale-up; if that reverses the direction of the change or
-  brings the ratio within the tolerance, nothing changes.
+- not-ready pods count as 0 % on scale-up; pods with missing metrics count as
+  ``max(100 %, target)`` of their request on scale-down (``GetResourceReplicas``:
+  ``fallbackUtilization := int64(max(100, targetUtilization))``, since kubernetes PR #112178,
+  v1.26) and 0 % on scale-up; if that reverses the direction of the change or brings the
+  ratio within the tolerance, nothing changes;
+- the controller records the current replica count as a recommendation the first time it
+  reconciles an HPA (``recordInitialRecommendation``, called from ``reconcileAutoscaler``
+  before any metric is read), so the first scale-down after an HPA is created, or after
+  ``kube-controller-manager`` restarts, waits the scale-down stabilisation window. A fresh
+  (or reset) :class:`HpaPolicy` does the same at its first decision.
 
 The arithmetic follows the controller's own (``replica_calculator.go`` and
 ``horizontal.go``): :func:`replica_recommendation` is ``GetResourceReplicas``,
@@ -55,11 +67,12 @@ reports "did not receive metrics for targeted pods" and does not scale).
 ``current`` is the desired count (the HPA's ``spec.replicas``); the first branch of the
 calculation multiplies by the number of ready pods with a metric, as the controller does.
 
-Choices where the reference is silent: the ratio test is inclusive with a 1e-9 slack (so
-that 55/50 = 1.1000000000000001 counts as within [0.9, 1.1]); the utilisation is not
-truncated to a whole percent as the controller's integer arithmetic does; a freshly created
-(or reset) policy has no past recommendations, so its first scale-down is not stabilised,
-exactly like a restarted kube-controller-manager.
+Choices where the controller has no counterpart: the ratio test is inclusive with a 1e-9
+slack (so that 55/50 = 1.1000000000000001 counts as within [0.9, 1.1]); the utilisation is
+not truncated to a whole percent as the controller's integer arithmetic does.
+
+Scale-in limits (:attr:`HpaPolicy.scale_in_limits`): the scale-down stabilisation window
+and the scale-down rate policy, both Kubernetes' documented defaults.
 """
 
 from __future__ import annotations
@@ -128,9 +141,12 @@ def replica_recommendation(
     notes = []
     if groups.missing > 0:
         if ratio < 1.0:
-            total += target * groups.missing
+            # GetResourceReplicas: "on a scale-down, treat missing pods as using 100% (all)
+            # of the resource request or the utilization target for targets higher than 100%"
+            fallback = max(100.0, target)
+            total += fallback * groups.missing
             count += groups.missing
-            notes.append(f"{groups.missing} missing at 100% of target")
+            notes.append(f"{groups.missing} missing at {fallback:g}%")
         elif ratio > 1.0:
             count += groups.missing
             notes.append(f"{groups.missing} missing at 0")
@@ -254,28 +270,42 @@ class HpaPolicy(BasePolicy):
         user; 50 is the value of the kubernetes.io HPA walkthrough.
     tolerance : float, default 0.1
         No change while the ratio metric/target is within [1 - tolerance, 1 + tolerance]
-        (reference).
+        (Kubernetes default).
     interval : float, default 15
-        Sync period, seconds between decisions (reference).
+        Sync period, seconds between decisions (Kubernetes default).
     scale_down_stabilization : float, default 300
-        Seconds of past recommendations whose highest bounds a scale-down (reference).
+        Seconds of past recommendations whose highest bounds a scale-down (Kubernetes default).
     scale_up_stabilization : float, default 0
-        Seconds of past recommendations whose lowest bounds a scale-up (reference).
+        Seconds of past recommendations whose lowest bounds a scale-up (Kubernetes default).
     scale_up_percent : float, default 100
-        Scale-up policy: at most this % more pods per ``scale_up_period`` (reference).
+        Scale-up policy: at most this % more pods per ``scale_up_period`` (Kubernetes default).
     scale_up_pods : int, default 4
         Scale-up policy: at most this many more pods per ``scale_up_period``; the larger of
-        the two policies applies (``selectPolicy: Max``, reference).
+        the two policies applies (``selectPolicy: Max``, Kubernetes default).
     scale_up_period : float, default 15
-        Period (s) of both scale-up policies (reference).
+        Period (s) of both scale-up policies (Kubernetes default).
     scale_down_percent : float, default 100
-        Scale-down policy: at most this % fewer pods per ``scale_down_period`` (reference).
+        Scale-down policy: at most this % fewer pods per ``scale_down_period`` (Kubernetes default).
     scale_down_period : float, default 15
-        Period (s) of the scale-down policy (reference).
+        Period (s) of the scale-down policy (Kubernetes default).
 
     ``min_tasks``/``max_tasks`` come from the observation (the HPA's minReplicas and
     maxReplicas).
+
+    A fresh or reset policy starts with the current desired count as its only past
+    recommendation (the controller's ``recordInitialRecommendation``): it does not scale
+    down before ``scale_down_stabilization`` seconds have passed since its first decision.
     """
+
+    @property
+    def scale_in_limits(self) -> str:
+        """The scale-in limits this policy applies, and their source (for reports)."""
+        return (
+            f"scale-down stabilisation window {self.scale_down_stabilization:g} s (highest "
+            f"recommendation wins, the first one the count at start); at most "
+            f"{self.scale_down_percent:g}% removed per {self.scale_down_period:g} s "
+            "(Kubernetes HPA defaults, horizontal.go v1.31)"
+        )
 
     def __init__(
         self,
@@ -379,6 +409,11 @@ class HpaPolicy(BasePolicy):
         obs = observation
         now = float(obs.time)
         current, lo, hi = obs.desired, obs.min_tasks, obs.max_tasks
+        if getattr(self, "recommendations_", None) is None:
+            # horizontal.go, recordInitialRecommendation: the first reconcile of an HPA
+            # records the current replica count as a recommendation, so the first scale-down
+            # waits the stabilisation window.
+            self.recommendations_ = [(now, current)]
         if current == 0:
             return Decision(
                 None, "hpa: desired count is 0, autoscaling disabled (as in Kubernetes)"

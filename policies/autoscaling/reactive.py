@@ -26,10 +26,21 @@ class ReactivePolicy(BasePolicy):
         Scale in when it is below this (and no task is still starting).
     cooldown : float, default 300
         Seconds after an action during which no other action is taken, so that new tasks can
-        start (the AWS default cooldown for ECS, shared/reference/autoscaling.md).
+        start (300 s is Application Auto Scaling's default cooldown for ECS services:
+        StepScalingPolicyConfiguration, "Cooldown", https://docs.aws.amazon.com/autoscaling/
+        application/APIReference/API_StepScalingPolicyConfiguration.html).
     interval : float, default 60
         Seconds between decisions.
     """
+
+    @property
+    def scale_in_limits(self) -> str:
+        """The scale-in limits this rule applies (for reports). Not an AWS policy: its own."""
+        return (
+            f"scale in only below {self.low:g}% CPU with no task pending, to the proportional "
+            f"count; {float(self.cooldown):g} s cooldown after any action (this project's rule, "
+            "not an owner's)"
+        )
 
     def __init__(
         self,

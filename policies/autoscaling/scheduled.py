@@ -1,8 +1,15 @@
 """AWS scheduled scaling: scheduled actions that set the service's min and/or max capacity.
 
-Reproduces shared/reference/autoscaling.md, "AWS scheduled scaling": *an action sets min
-and/or max capacity at a time (cron, rate or at(), with a time zone); the current capacity is
-pushed into the new range.* The schedule syntax is Application Auto Scaling's:
+Follows "How scheduled scaling for Application Auto Scaling works"
+(https://docs.aws.amazon.com/autoscaling/application/userguide/scheduled-scaling-policy-overview.html):
+a scheduled action sets MinCapacity and/or MaxCapacity at its time; "If current capacity is
+less than the specified minimum capacity, Application Auto Scaling scales out ... to the
+specified minimum capacity", and likewise in to a lower maximum. Beside a dynamic scaling
+policy, "the scaling policy can continue to make decisions about whether to further scale
+capacity" within the range the action set: a scheduled action never vetoes a scale-in
+(:meth:`ScheduledPolicy.vetoes_scale_in`), it only bounds it at its minimum. The schedule
+syntax is Application Auto Scaling's (PutScheduledAction, "Schedule",
+https://docs.aws.amazon.com/autoscaling/application/APIReference/API_PutScheduledAction.html):
 
 - ``at(yyyy-mm-ddThh:mm:ss)``: once, at that wall-clock time in the action's time zone;
 - ``rate(value unit)``: every ``value`` minute(s) | hour(s) | day(s);
@@ -381,9 +388,10 @@ class ScheduledPolicy(BasePolicy):
     At each decision, every action whose trigger time falls in (previous decision, now] (on
     the first call: (now - interval, now]) is applied in time order: it sets the min and/or
     max, and the desired count is pushed into the new range,
-    ``desired = clamp(current desired, min, max)`` (reference: "the current capacity is
-    pushed into the new range"). The decision carries the new range (``min_tasks`` /
-    ``max_tasks``) and the pushed desired count; with nothing due it changes nothing.
+    ``desired = clamp(current desired, min, max)`` (AWS: current capacity below the new
+    minimum scales out to it, above the new maximum scales in to it). The decision carries
+    the new range (``min_tasks`` / ``max_tasks``) and the pushed desired count; with nothing
+    due it changes nothing.
 
     Parameters
     ----------
@@ -412,6 +420,18 @@ class ScheduledPolicy(BasePolicy):
         self.actions = actions
         self.start = start
         self.interval = interval
+
+    #: Scheduled actions bound capacity; they impose no other scale-in limit.
+    scale_in_limits = (
+        "none of its own: scheduled actions set the minimum (and maximum) capacity; a scale-in "
+        "stops at the minimum in force (AWS scheduled scaling)"
+    )
+
+    def vetoes_scale_in(self) -> bool:
+        """Never: beside a dynamic policy, scheduled actions only set the range
+        (:mod:`policies.autoscaling.combine`); AWS: "After a scheduled action runs, the scaling
+        policy can continue to make decisions about whether to further scale capacity"."""
+        return False
 
     def _compiled(self) -> tuple[float, list[ScheduledAction]]:
         key = (repr(self.actions), repr(self.start), repr(self.interval))

@@ -20,6 +20,9 @@ class StaticPolicy(BasePolicy):
         self.count = count
         self.interval = interval
 
+    #: A fixed count never scales in by itself.
+    scale_in_limits = "never scales in (a fixed count)"
+
     def _validate(self) -> None:
         if self.count is not None and (int(self.count) != self.count or self.count < 0):
             raise ValueError(f"static: count must be a whole number >= 0, got {self.count!r}")

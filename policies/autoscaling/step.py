@@ -1,39 +1,64 @@
 """AWS Application Auto Scaling step scaling, as it behaves for an ECS service.
 
-Rules from /work/shared/reference/autoscaling.md, section "AWS step scaling", and AWS's
-StepAdjustment / StepScalingPolicyConfiguration API reference; *choice* marks a rule the
-reference and AWS leave open.
+Sources (AWS documentation):
 
-* One CloudWatch alarm on ``metric`` with ``statistic`` (MetricAggregationType
-  Average/Minimum/Maximum: the plain column, ``<metric>_Minimum`` or ``<metric>_Maximum``),
-  ``threshold`` and ``comparison`` ("greater": GreaterThanThreshold, "less":
-  LessThanThreshold). It fires when the last ``datapoints`` published periods all breach
-  ("N of N"); a NaN datapoint (missing data) does not breach (*choice*, as in
-  :mod:`policies.autoscaling.target_tracking`).
-* The step is chosen by the breach size ``d = latest datapoint - threshold``. Bounds are
-  relative to the threshold, None is infinite. AWS: above the threshold (d >= 0) a step's
-  lower bound is inclusive and its upper bound exclusive; below it (d < 0), the lower bound is
-  exclusive and the upper inclusive. Steps must not overlap or leave gaps, at most one step has
-  an open lower bound (the first) and one an open upper bound (the last), a step with a
-  negative lower bound needs an open-lower-bound step and one with a positive upper bound an
-  open-upper-bound step, and no step has both bounds open (AWS StepAdjustment rules).
-  *Choice*: the steps must be given sorted by their bounds.
-* Adjustment types: ChangeInCapacity (add the adjustment), ExactCapacity (set it),
+- [STEP] "Step scaling policies for Application Auto Scaling",
+  https://docs.aws.amazon.com/autoscaling/application/userguide/application-auto-scaling-step-scaling-policies.html
+- [CFG] StepScalingPolicyConfiguration (AdjustmentType, Cooldown, MetricAggregationType,
+  MinAdjustmentMagnitude, StepAdjustments),
+  https://docs.aws.amazon.com/autoscaling/application/APIReference/API_StepScalingPolicyConfiguration.html
+- [ADJ] StepAdjustment,
+  https://docs.aws.amazon.com/autoscaling/application/APIReference/API_StepAdjustment.html
+- [CW] "Using Amazon CloudWatch alarms", section "Evaluating an alarm" (Period,
+  EvaluationPeriods, DatapointsToAlarm, "M out of N"),
+  https://docs.aws.amazon.com/AmazonCloudWatch/latest/monitoring/AlarmThatSendsEmail.html
+
+*Choice* marks a rule AWS leaves open.
+
+* The alarm is a CloudWatch alarm the user creates [STEP] on ``metric`` with the alarm's
+  ``statistic`` per period (Average/Minimum/Maximum across the service's tasks: the plain
+  column, ``<metric>_Minimum`` or ``<metric>_Maximum``), ``threshold`` and ``comparison``
+  ("greater": GreaterThanThreshold, "less": LessThanThreshold). It evaluates the last
+  ``datapoints`` published periods (EvaluationPeriods, N) and is in ALARM when at least
+  ``datapoints_to_alarm`` of them breach (DatapointsToAlarm, M; by default M = N) [CW]. A
+  NaN datapoint (missing data) does not breach (*choice*, as in
+  :mod:`policies.autoscaling.target_tracking`; CloudWatch's treatment of missing data is a
+  per-alarm setting).
+* The step is chosen by the breach size ``d = aggregated value - threshold``: a step
+  adjustment is "based on the difference between the value of the aggregated CloudWatch
+  metric and the breach threshold" [ADJ], aggregated with ``metric_aggregation_type``
+  (MetricAggregationType: "Minimum, Maximum, and Average. If the aggregation type is null,
+  the value is treated as Average" [CFG]). *Choice* (AWS does not say which datapoints are
+  aggregated): the alarm's evaluated datapoints, the last N periods, missing ones left out.
+  An aggregate on the non-breaching side of the threshold falls in no step (the steps of a
+  "greater" alarm start at 0) and changes nothing.
+* Bounds are relative to the threshold, None is infinite. AWS [ADJ]: above the threshold
+  (d >= 0) a step's lower bound is inclusive and its upper bound exclusive; below it
+  (d < 0), the lower bound is exclusive and the upper inclusive. Steps must not overlap or
+  leave gaps, at most one step has an open lower bound (the first) and one an open upper
+  bound (the last), a step with a negative lower bound needs an open-lower-bound step and
+  one with a positive upper bound an open-upper-bound step, and no step has both bounds
+  open. *Choice*: the steps must be given sorted by their bounds.
+* Adjustment types [CFG]: ChangeInCapacity (add the adjustment), ExactCapacity (set it),
   PercentChangeInCapacity (add that percentage of the current capacity). Percent rounding
-  (reference: "Percent results round down (30% of 11 = 3)"; AWS's documented rule): a change
+  ([STEP]: 30% of 11 rounds down to 3): a change
   above 1 is rounded down, between 0 and 1 becomes 1, between -1 and 0 becomes -1, below -1 is
   rounded up (toward zero: -1.4 -> -1). MinAdjustmentMagnitude (Percent only) then raises a
   smaller non-zero change to that many tasks, in the adjustment's direction.
   Integer arithmetic: no float rounding can turn 30% of 10 into 2.
 * Current capacity is the service's desired count.
-* Cooldown (300 s) after a scale-out: the policy scales out again only for a *larger* step:
-  the adjustment is applied to the capacity before the scale-out that started the cooldown, and
-  only the difference above what is already set is added (reference: "a larger step only adds
-  the difference"). *Choice*: such a follow-up does not restart the cooldown. Scale-in is
-  blocked during any cooldown of this policy (AWS: "scale-in activities are blocked until the
-  cooldown period has expired").
-* Cooldown after a scale-in: a scale-out interrupts it (reference), whether this policy's or
-  another's (seen as the desired count rising above what this policy's scale-in set).
+* Cooldown (300 s for ECS [CFG]) after a scale-out: the policy scales out again only for a
+  *larger* step: "capacity added by the initiating scale-out activity is calculated as part
+  of the desired capacity for the next scale-out activity ... only 1 is added" [CFG]: the
+  adjustment is applied to the capacity before the scale-out that started the cooldown, and
+  only the difference above what is already set is added. *Choice*: such a follow-up does
+  not restart the cooldown. Scale-in is blocked during any cooldown of this policy
+  ("scale-in activities are blocked until the cooldown period has expired" [CFG]; one
+  Cooldown serves a step policy in both directions).
+* Cooldown after a scale-in: "if another alarm triggers a scale-out activity during the
+  cooldown period after a scale-in activity, Application Auto Scaling scales out the target
+  immediately" [CFG], whether this policy's or another's (seen as the desired count rising
+  above what this policy's scale-in set).
 * Min and max capacity clamp every result.
 
 The usual setup is a pair: a scale-out policy (``comparison="greater"``, positive steps) and a
@@ -48,16 +73,17 @@ from collections.abc import Sequence
 
 import numpy as np
 
-from policies.autoscaling.target_tracking import all_breaching, fmt, fmt_values
+from policies.autoscaling.target_tracking import fmt, fmt_values
 from policies.base import METRIC_NAMES, BasePolicy, Decision, Observation, clamp
 
 ADJUSTMENT_TYPES = ("ChangeInCapacity", "PercentChangeInCapacity", "ExactCapacity")
 STATISTICS = {"Average": "", "Minimum": "_Minimum", "Maximum": "_Maximum"}
+AGGREGATIONS = {"Average": np.mean, "Minimum": np.min, "Maximum": np.max}
 COMPARISONS = ("greater", "less")
 
 Step = tuple[float | None, float | None, int]
 
-#: Default ladders (*choice*: the reference gives none), by comparison and adjustment type.
+#: Default ladders (*choice*: AWS gives none), by comparison and adjustment type.
 #: Scale-out: +1 task up to 10 points above the threshold, +2 up to 20, +3 beyond (or +10%,
 #: +20%, +30%); scale-in mirrors it below the threshold. ExactCapacity has no sensible default.
 DEFAULT_STEPS: dict[tuple[str, str], tuple[Step, ...]] = {
@@ -166,6 +192,25 @@ def validate_steps(steps: Sequence[Sequence[object]], adjustment_type: str) -> l
     return out
 
 
+def alarm_state(values: np.ndarray, n: int, m: int, above: bool, threshold: float) -> bool:
+    """CloudWatch "M out of N": at least ``m`` of the last ``n`` datapoints strictly above
+    (or below) ``threshold``. NaN (missing data) does not breach; fewer than ``n`` published
+    datapoints never alarm."""
+    if len(values) < n:
+        return False
+    last = values[len(values) - n :]
+    with np.errstate(invalid="ignore"):
+        hit = last > threshold if above else last < threshold
+    return int(np.count_nonzero(hit)) >= m
+
+
+def aggregate(values: np.ndarray, n: int, how: str) -> float:
+    """MetricAggregationType over the alarm's last ``n`` datapoints, missing ones left out."""
+    last = values[max(0, len(values) - n) :]
+    finite = last[~np.isnan(last)]
+    return float(AGGREGATIONS[how](finite)) if len(finite) else math.nan
+
+
 def find_step(steps: list[Step], d: float) -> Step | None:
     """The step whose range holds breach size ``d`` (AWS inclusive/exclusive rules)."""
     lo_inf, hi_inf = -math.inf, math.inf
@@ -197,16 +242,24 @@ class StepScalingPolicy(BasePolicy):
     metric : str, default "CPUUtilization"
         Alarm metric, a name in :data:`policies.base.METRIC_NAMES` without a statistic suffix.
     statistic : str, default "Average"
-        MetricAggregationType: "Average" (the metric's column), "Minimum" or "Maximum" (its
-        ``_Minimum`` / ``_Maximum`` column, which must exist).
+        The alarm's per-period statistic across the service's tasks: "Average" (the metric's
+        column), "Minimum" or "Maximum" (its ``_Minimum`` / ``_Maximum`` column, which must
+        exist).
+    metric_aggregation_type : str, default "Average"
+        MetricAggregationType: how the alarm's evaluated datapoints are aggregated into the
+        value whose distance from the threshold picks the step: "Average", "Minimum" or
+        "Maximum" (AWS's default when unset: Average).
     threshold : float, default 70
         Alarm threshold in the metric's unit (70 % CPU for the default scale-out policy; give a
         lower one, e.g. 30, for a scale-in policy).
     comparison : str, default "greater"
         "greater" (GreaterThanThreshold) or "less" (LessThanThreshold).
     datapoints : int, default 1
-        Datapoints the alarm needs breaching, "N of N" (1 of 1 is the console's default for an
-        alarm you create yourself).
+        EvaluationPeriods (N): the published periods the alarm evaluates (1 is the console's
+        default for an alarm you create yourself).
+    datapoints_to_alarm : int or None, default None
+        DatapointsToAlarm (M): how many of the N must breach; None means N ("N of N", the
+        CloudWatch default).
     adjustment_type : str, default "ChangeInCapacity"
         "ChangeInCapacity", "PercentChangeInCapacity" or "ExactCapacity".
     steps : list of (lower_bound, upper_bound, adjustment) or None, default None
@@ -229,6 +282,8 @@ class StepScalingPolicy(BasePolicy):
         threshold: float = 70.0,
         comparison: str = "greater",
         datapoints: int = 1,
+        datapoints_to_alarm: int | None = None,
+        metric_aggregation_type: str = "Average",
         adjustment_type: str = "ChangeInCapacity",
         steps: list[tuple[float | None, float | None, int]] | None = None,
         min_adjustment_magnitude: int | None = None,
@@ -240,6 +295,8 @@ class StepScalingPolicy(BasePolicy):
         self.threshold = threshold
         self.comparison = comparison
         self.datapoints = datapoints
+        self.datapoints_to_alarm = datapoints_to_alarm
+        self.metric_aggregation_type = metric_aggregation_type
         self.adjustment_type = adjustment_type
         self.steps = steps
         self.min_adjustment_magnitude = min_adjustment_magnitude
@@ -270,6 +327,17 @@ class StepScalingPolicy(BasePolicy):
             )
         if not _is_int(self.datapoints) or self.datapoints < 1:
             raise ValueError(f"step: datapoints must be an integer >= 1, got {self.datapoints!r}")
+        m = self.datapoints_to_alarm
+        if m is not None and (not _is_int(m) or not 1 <= m <= self.datapoints):
+            raise ValueError(
+                f"step: datapoints_to_alarm must be None or an integer in [1, datapoints = "
+                f"{self.datapoints}], got {m!r}"
+            )
+        if self.metric_aggregation_type not in AGGREGATIONS:
+            raise ValueError(
+                f"step: metric_aggregation_type must be one of {', '.join(AGGREGATIONS)}, got "
+                f"{self.metric_aggregation_type!r}"
+            )
         if self.adjustment_type not in ADJUSTMENT_TYPES:
             raise ValueError(
                 f"step: adjustment_type must be one of {', '.join(ADJUSTMENT_TYPES)}, got "
@@ -322,6 +390,19 @@ class StepScalingPolicy(BasePolicy):
             text += f", MinAdjustmentMagnitude {mam} -> {change:+d}"
         return capacity + change, f"{text}; {capacity} {change:+d} = {capacity + change}"
 
+    @property
+    def scale_in_limits(self) -> str:
+        """The scale-in limits this policy applies, and their source (for reports)."""
+        if self.comparison == "greater" and self.adjustment_type != "ExactCapacity":
+            return "none: a scale-out policy (AWS step scaling)"
+        m = self.datapoints if self.datapoints_to_alarm is None else self.datapoints_to_alarm
+        return (
+            f"its alarm ({m} of {self.datapoints} datapoints {self.comparison} than "
+            f"{self.threshold:g}), its step adjustments ({self.adjustment_type}), and the "
+            f"cooldown of {float(self.cooldown):g} s after any of its scaling activities "
+            "(AWS step scaling)"
+        )
+
     def vetoes_scale_in(self) -> bool:
         """Whether this policy, when it does not scale in, blocks a scale-in by another policy
         on the service (:mod:`policies.autoscaling.combine`): only while its alarm is in ALARM
@@ -360,22 +441,24 @@ class StepScalingPolicy(BasePolicy):
             else ""
         )
 
+        m = n if self.datapoints_to_alarm is None else int(self.datapoints_to_alarm)
+        how = self.metric_aggregation_type
         shown = fmt_values(values[max(0, len(values) - n) :])
-        self.alarm_ = all_breaching(values, n, above, threshold)
+        self.alarm_ = alarm_state(values, n, m, above, threshold)
         if not self.alarm_:
             return Decision(
                 None,
                 _join(
-                    f"step: {column} alarm OK: last {n} {period}s datapoints {shown} not all "
-                    f"{sign} {fmt(threshold)}",
+                    f"step: {column} alarm OK: fewer than {m} of the last {n} {period}s "
+                    f"datapoints {shown} {sign} {fmt(threshold)}",
                     notes,
                 ),
             )
-        latest = float(values[-1])
-        d = latest - threshold
+        value = aggregate(values, n, how)
+        d = value - threshold
         head = (
-            f"step: {column} {n} of {n} {period}s datapoints {shown} {sign} {fmt(threshold)}; "
-            f"breach {fmt(latest)} - {fmt(threshold)} = {fmt(d)}"
+            f"step: {column} {m} of {n} {period}s datapoints {shown} {sign} {fmt(threshold)}; "
+            f"{how} {fmt(value)}; breach {fmt(value)} - {fmt(threshold)} = {fmt(d)}"
         )
         step = find_step(steps, d)
         if step is None:

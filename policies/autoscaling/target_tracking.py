@@ -1,45 +1,92 @@
 """AWS Application Auto Scaling target tracking, as it behaves for an ECS service.
 
-Every rule and default here comes from /work/shared/reference/autoscaling.md, section "AWS
-Application Auto Scaling, target tracking", unless it is marked *choice* (the reference and
-AWS are silent; the rule is then a parameter or stated here):
+Sources (AWS documentation; [TT], [HOW], [API], [ECS], [HR] below):
 
-* Two CloudWatch alarms. Scale-out: the last ``scale_out_datapoints`` (3) published periods
-  all **above** the target. Scale-in: the last ``scale_in_datapoints`` (15) all **below** the
-  scale-in threshold ``scale_in_ratio x target`` (0.9 x target, "about 10% below").
-  A datapoint is one published metric period, ``observation.metrics.period_s`` long (60 s,
-  or 20 s with high-resolution metrics), so "3 of 3" is the last three published periods.
-* Missing data never counts as low load (reference). *Choice*: a NaN datapoint is "not
-  breaching" for **both** alarms, so it breaks a run of high or low datapoints; with fewer
-  published periods than an alarm needs, it does not fire. (AWS's default treatment of missing
-  data keeps an alarm in its current state; treating NaN as not breaching is the conservative
-  reading for a simulator that starts with no alarm state, and it never scales on a gap.)
-* Scale-out capacity is proportional: ``ceil(current x metric / target)``, where *metric* is
-  the latest datapoint and *current* the service's current **desired** count (the capacity
-  Application Auto Scaling manages for ECS is the service's DesiredCount). The ceiling is taken
-  after removing float noise below 1e-9, so 10 x 80 / 50 is 16, not 17.
-* Scale-out cooldown (300 s): while it runs, "capacity already added counts towards the next
-  scale-out" (reference; AWS: "the capacity added by the initiating scale-out activity is
-  calculated as part of the desired capacity for the next scale-out"). Implemented as: the
-  proportional capacity is computed from the capacity *before* the scale-out that started the
-  cooldown, and the policy scales out further only if that exceeds the capacity it set at its
-  last scale-out (and the current desired count), so only the difference is added.
-  *Choice*: a follow-up scale-out inside the cooldown does not restart it; the cooldown
-  belongs to the scale-out that initiated it.
-* A scale-out ends a scale-in cooldown early (reference). A scale-out by anyone else (another
-  policy on the service, see :mod:`policies.autoscaling.combine`) is seen as the desired count
-  rising above what this policy set at its last scale-in, and ends the cooldown too.
-* Scale-in is conservative (reference: "scale out fast, scale in gradually"). *Choice*:
-  ``new = max(ceil(current x metric / target), current - max(1, floor(scale_in_max_fraction x
-  current)))``: proportional, but removing at most 10% of the tasks (at least one) per
-  scale-in; with the 15-datapoint alarm and the 300 s scale-in cooldown a large drop is
-  followed down in 10% steps every 5 minutes while the alarm stays in ALARM (CloudWatch
-  re-invokes an Auto Scaling action every period the alarm stays in ALARM).
-  ``scale_in_max_fraction=None`` gives plain proportional scale-in.
-* Scale-in happens only outside the scale-in cooldown (300 s), never with
-  ``disable_scale_in``, and never while a deployment is in progress (reference). The scale-out
-  cooldown does not block scale-in (AWS: each cooldown applies to its own direction).
-* Min and max capacity clamp every result (reference).
+- [TT] "Target tracking scaling policies for Application Auto Scaling",
+  https://docs.aws.amazon.com/autoscaling/application/userguide/application-auto-scaling-target-tracking.html
+- [HOW] "How target tracking scaling for Application Auto Scaling works",
+  https://docs.aws.amazon.com/autoscaling/application/userguide/target-tracking-scaling-policy-overview.html
+- [API] TargetTrackingScalingPolicyConfiguration (ScaleOutCooldown, ScaleInCooldown,
+  DisableScaleIn),
+  https://docs.aws.amazon.com/autoscaling/application/APIReference/API_TargetTrackingScalingPolicyConfiguration.html
+- [ECS] "Target tracking scaling policies" in the Amazon ECS developer guide,
+  https://docs.aws.amazon.com/AmazonECS/latest/developerguide/service-autoscaling-targettracking.html
+- [HR] "Faster auto scaling with high-resolution metrics" (Amazon ECS developer guide),
+  https://docs.aws.amazon.com/AmazonECS/latest/developerguide/target-tracking-faster-auto-scaling.html,
+  and AWS's benchmark in "Amazon ECS introduces new high-resolution metrics for faster
+  service auto scaling",
+  https://aws.amazon.com/blogs/aws/amazon-ecs-introduces-new-high-resolution-metrics-for-faster-service-auto-scaling/
+
+Rules marked *parameter* are not published by AWS; they are parameters with the default
+given and the evidence for it.
+
+* Two CloudWatch alarms, created and managed by Application Auto Scaling [TT]. AWS does not
+  publish their evaluation settings. *Parameter*: scale-out when the last
+  ``scale_out_datapoints`` (3) published periods are all **above** the target, scale-in when
+  the last ``scale_in_datapoints`` (15) are all **below** the scale-in threshold
+  ``scale_in_ratio x target``. 3 and 15 one-minute datapoints are what users read on the
+  alarms AWS creates (``AlarmHigh`` "three consecutive minutes", ``AlarmLow`` "fifteen",
+  https://repost.aws/questions/QUVoLPVCU5QamquwCMrFMOzw/aws-ecs-uses-fargate-service-auto-scaling-which-is-not-working-properly).
+  The scale-in alarm's threshold: when the metric falls below the target, the policy removes
+  capacity only once utilisation passes a threshold below the target value "(usually more
+  than 10% lower)" [HOW, section "How it works"]. AWS gives no exact figure, so
+  ``scale_in_ratio`` is a parameter, default 0.9 (10% below the target).
+* A datapoint is one published metric period, ``observation.metrics.period_s`` long: 60 s,
+  or 20 s with the high-resolution predefined metrics [HR]. The counts stay 3 and 15 at
+  20 s: AWS's benchmark (scale-out triggered 86 s after a load step with 20 s metrics
+  against 363 s with 60 s metrics [HR]) fits a scale-out alarm of three 20 s datapoints,
+  not three minutes. AWS publishes no datapoint count for the high-resolution scale-in
+  alarm; 15 is kept (300 s at 20 s) and is a parameter.
+* Missing data: "A target tracking scaling policy does not perform scaling when the
+  specified metric has insufficient data. It does not perform scale in because it does not
+  interpret insufficient data as low utilization" [ECS]. A NaN datapoint is "not breaching"
+  for **both** alarms, so it breaks a run of high or low datapoints; with fewer published
+  periods than an alarm needs, it does not fire.
+* The adjustment is computed from the metric and the target in both directions ("calculates
+  the scaling adjustment based on the metric and the target value" [TT]):
+  ``ceil(current x metric / target)``, where *metric* is the latest datapoint and *current*
+  the service's current **desired** count. The ceiling is taken after removing float noise
+  below 1e-9, so 10 x 80 / 50 is 16, not 17. Rounding up on scale-in too: the service
+  "acts conservatively by rounding up or down ... This prevents it from ... removing too
+  much capacity" [ECS].
+* Scale-in is gradual [TT: "scales out proportionally to the metric as fast as it can, but
+  scales in more gradually"; HOW: "more aggressive in adding capacity when utilization
+  increases than it is in removing capacity when utilization decreases"] through its lower
+  threshold and slower alarm (parameters, above) and the scale-in cooldown [API]. AWS
+  documents no limit on how much one scale-in removes, so by default there is none
+  (``scale_in_max_fraction=None``). ``scale_in_max_fraction`` remains as an explicit,
+  non-AWS option (a sensitivity knob), never a default.
+* Scale-out cooldown (300 s for ECS [API]): "While the cooldown period is in effect, the
+  capacity added by the initiating scale-out activity is calculated as part of the desired
+  capacity for the next scale-out activity" [API]. Implemented as: the proportional capacity
+  is computed from the capacity *before* the scale-out that started the cooldown, and the
+  policy scales out further only if that exceeds the capacity it set at its last scale-out
+  (and the current desired count), so only the difference is added. *Choice*: a follow-up
+  scale-out inside the cooldown does not restart it; the cooldown belongs to the scale-out
+  that initiated it.
+* Scale-in cooldown (300 s for ECS [API]): "scale-in activities are blocked until the
+  cooldown period has expired. However, if another alarm triggers a scale-out activity
+  during the scale-in cooldown period, Application Auto Scaling scales out the target
+  immediately. In this case, the scale-in cooldown period stops" [API]. A scale-out by
+  anyone else (another policy on the service, see :mod:`policies.autoscaling.combine`) is
+  seen as the desired count rising above what this policy set at its last scale-in, and ends
+  the cooldown too.
+* Each cooldown applies to its own direction: [API] defines ScaleOutCooldown as the time
+  "after a scale-out activity completes before another scale-out activity can start" and
+  ScaleInCooldown likewise for scale-in; no Application Auto Scaling page found says a
+  scale-out cooldown blocks scale-in. (Amazon EC2 Auto Scaling does block target tracking and
+  step scale-in while a scale-out's instances warm up, "Scaling cooldowns for Amazon EC2 Auto
+  Scaling", https://docs.aws.amazon.com/autoscaling/ec2/userguide/Cooldown.html; Application
+  Auto Scaling has no warm-up setting and documents no such rule for ECS services.) So with
+  20 s metrics a scale-in may follow a scale-out within 300 s, once the scale-in alarm has
+  its 15 low datapoints.
+* Scale-in never happens with ``disable_scale_in`` [API], nor while a deployment is in
+  progress ("Application Auto Scaling turns off scale-in processes while Amazon ECS
+  deployments are in progress" [ECS]). Min and max capacity clamp every result.
+
+Scale-in limits (:attr:`TargetTrackingPolicy.scale_in_limits`): the scale-in alarm
+(``scale_in_datapoints`` below ``scale_in_ratio x target``) and ``scale_in_cooldown``; no
+cap on the size of one scale-in unless ``scale_in_max_fraction`` is set.
 """
 
 from __future__ import annotations
@@ -50,8 +97,8 @@ import numpy as np
 
 from policies.base import METRIC_NAMES, BasePolicy, Decision, Observation, clamp
 
-#: Default target (%) for a utilisation metric: the "CPU 50%" example of the reference
-#: (/work/shared/reference/autoscaling.md, "AWS predictive scaling", metric pairs).
+#: Default target (%) for a utilisation metric: the "CPU utilization of the fleet to stay at
+#: around 50 percent" example of [TT] (see the module docstring).
 DEFAULT_UTILISATION_TARGET = 50.0
 
 #: Float noise removed before a ceiling (so that 10 x 80 / 50 = 16.000000000000004 is 16).
@@ -112,7 +159,8 @@ class TargetTrackingPolicy(BasePolicy):
         Target value of the metric. None means 50 (%) for a utilisation metric (CPU or memory);
         any other metric has no sensible default and needs an explicit target (ValueError).
     scale_in_ratio : float, default 0.9
-        Scale-in threshold as a fraction of the target (reference: "about 10% below target").
+        Scale-in threshold as a fraction of the target (AWS: "usually more than 10% lower";
+        no exact figure).
     scale_out_datapoints : int, default 3
         Datapoints the scale-out alarm needs above the target ("3 of 3").
     scale_in_datapoints : int, default 15
@@ -123,9 +171,10 @@ class TargetTrackingPolicy(BasePolicy):
         ScaleInCooldown, seconds.
     disable_scale_in : bool, default False
         DisableScaleIn: never remove tasks.
-    scale_in_max_fraction : float or None, default 0.1
-        *Choice* (the reference only says "conservative"): the largest fraction of the current
-        desired count one scale-in removes (at least one task). None: plain proportional.
+    scale_in_max_fraction : float or None, default None
+        Not an AWS setting: AWS documents no cap on one scale-in, so the default is none
+        (the proportional adjustment). A number caps one scale-in at that fraction of the
+        current desired count (at least one task), for sensitivity studies.
     interval : float, default 60
         Seconds between decisions (the alarm evaluation cadence).
     """
@@ -140,7 +189,7 @@ class TargetTrackingPolicy(BasePolicy):
         scale_out_cooldown: float = 300.0,
         scale_in_cooldown: float = 300.0,
         disable_scale_in: bool = False,
-        scale_in_max_fraction: float | None = 0.1,
+        scale_in_max_fraction: float | None = None,
         interval: float = 60.0,
     ) -> None:
         self.metric = metric
@@ -195,6 +244,26 @@ class TargetTrackingPolicy(BasePolicy):
                 f"target-tracking: interval must be > 0 seconds, got {self.interval!r}"
             )
         return target
+
+    @property
+    def scale_in_limits(self) -> str:
+        """The scale-in limits this policy applies, and their source (for reports)."""
+        threshold = (
+            f"{self.scale_in_ratio:g} x target"
+            if self.target is None
+            else f"{float(self.scale_in_ratio) * float(self.target):g}"
+        )
+        cap = (
+            "no cap on one scale-in (AWS documents none)"
+            if self.scale_in_max_fraction is None
+            else f"at most {float(self.scale_in_max_fraction):.0%} of the tasks per scale-in "
+            "(not an AWS setting)"
+        )
+        return (
+            f"scale-in alarm {self.scale_in_datapoints} datapoints below {threshold}; "
+            f"scale-in cooldown {float(self.scale_in_cooldown):g} s; {cap}"
+            + ("; scale-in disabled" if self.disable_scale_in else "")
+        )
 
     def vetoes_scale_in(self) -> bool:
         """Whether this policy, when it does not scale in, blocks a scale-in by another policy

@@ -1,4 +1,5 @@
-"""SPEC RG elasticity metrics: BUNGEE's own test vector, and hand-checked small cases."""
+"""SPEC RG elasticity metrics (Herbst et al., ACM TOMPECS 2018): BUNGEE's own test vector,
+and hand-checked small cases."""
 
 from __future__ import annotations
 
@@ -9,18 +10,21 @@ import pytest
 
 from experiments.elasticity import (
     elastic_speedup,
+    elastic_speedup_status,
     elasticity_from_metrics,
     elasticity_metrics,
     instability,
-    instability_prime,
+    instability_parts,
     jitter,
+    never_under_provisions,
     over_provisioning_accuracy,
     over_provisioning_timeshare,
     under_provisioning_accuracy,
     under_provisioning_timeshare,
 )
 
-# BUNGEE's AbstractMetricTest.genereateComplexDemandAndSupply (shared/reference/autoscaling.md).
+# BUNGEE's AbstractMetricTest.genereateComplexDemandAndSupply
+# (https://github.com/NikolasHerbst/BUNGEE, tools.descartes.bungee.metric).
 SUPPLY = [(0, 1), (2, 2), (3, 1), (5, 3), (9, 7), (11, 6), (12, 8), (14, 2), (20, 2)]
 DEMAND = [(0, 1), (7, 5), (16, 3), (17, 2), (19, 4)]
 
@@ -73,7 +77,8 @@ def test_bungee_boundary_cases(case: str) -> None:
     assert m["timeshare_under"] == (1.0 if case == "under" else 0.0)
     assert m["accuracy_over_abs"] == pytest.approx(1.0 if case == "over" else 0.0)
     assert m["accuracy_under_abs"] == pytest.approx(1.0 if case == "under" else 0.0)
-    assert m["instability"] == 0.0 and m["instability_prime"] == 0.0
+    assert m["instability"] == 0.0
+    assert m["instability_up"] == 0.0 and m["instability_down"] == 0.0
 
 
 def test_per_period_arrays_match_change_points() -> None:
@@ -109,33 +114,42 @@ def test_zero_demand_is_skipped_by_the_relative_accuracy() -> None:
 
 
 @pytest.mark.parametrize(
-    "supply, demand, k, k_prime",
+    "supply, demand, up, down",
     [
-        # Δd = 0,+1,0,0; Δs = +1,0,-1,+1: supply up with demand flat (1st, 4th) -> k = 2/4;
-        # demand up, supply flat (2nd) and supply down, demand flat (3rd) -> k' = 2/4.
-        ([1, 2, 2, 1, 2], [1, 1, 2, 2, 2], 0.5, 0.5),
-        # Supply follows demand one period late: Δd = +1,+1,0,-1,-1; Δs = 0,+1,+1,0,-1.
-        # k: supply up while demand flat (3rd), supply flat while demand falls (4th) -> 2/5.
-        # k': demand up while supply flat (1st) -> 1/5.
+        # Herbst et al. 2018: k = share of time with min(|sgn Δs - sgn Δd|, 1) = 1.
+        # Supply falls while demand stays: counted (the one-sided formula missed it).
+        ([2, 1], [1, 1], 0.0, 1.0),
+        # Supply stays while demand rises: counted.
+        ([1, 1], [1, 2], 0.0, 1.0),
+        # Supply stays while demand falls; supply rises while demand stays.
+        ([1, 1], [2, 1], 1.0, 0.0),
+        ([1, 2], [1, 1], 1.0, 0.0),
+        # Δd = 0,+1,0,0; Δs = +1,0,-1,+1: every period differs: up (1st, 4th), down (2nd, 3rd).
+        ([1, 2, 2, 1, 2], [1, 1, 2, 2, 2], 2 / 4, 2 / 4),
+        # Supply follows demand one period late: Δd = +1,+1,0,-1,-1; Δs = 0,+1,+1,0,-1:
+        # up: supply up, demand flat (3rd); supply flat, demand falls (4th); down: 1st.
         ([1, 1, 2, 3, 3, 2], [1, 2, 3, 3, 2, 1], 2 / 5, 1 / 5),
         # Same directions at the same times, different sizes: stable.
         ([1, 3, 3, 2], [1, 2, 2, 1], 0.0, 0.0),
-        # Opposite directions every period: supply up, demand down (1st, 3rd) count in k;
-        # demand up, supply down (2nd) in k'.
+        # Opposite directions every period.
         ([1, 2, 1, 2], [2, 1, 2, 1], 2 / 3, 1 / 3),
     ],
 )
-def test_instability_by_hand(supply, demand, k, k_prime) -> None:
-    assert instability(supply, demand) == pytest.approx(k)
-    assert instability_prime(supply, demand) == pytest.approx(k_prime)
-    # The mirror image: swapping supply and demand swaps k and k'.
-    assert instability(demand, supply) == pytest.approx(k_prime)
+def test_instability_by_hand(supply, demand, up, down) -> None:
+    assert instability(supply, demand) == pytest.approx(up + down)
+    assert instability_parts(supply, demand) == pytest.approx((up, down))
+    # Symmetric in supply and demand; swapping them swaps the parts.
+    assert instability(demand, supply) == pytest.approx(up + down)
+    assert instability_parts(demand, supply) == pytest.approx((down, up))
+    m = elasticity_metrics(supply, demand)
+    assert m["instability"] == pytest.approx(up + down)
+    assert (m["instability_up"], m["instability_down"]) == pytest.approx((up, down))
 
 
 def test_instability_on_change_points_weights_each_change_by_its_interval() -> None:
     # Merged samples 0,2,3,5,7,9,11,12,14,16,17,19,20 (see the module docstring).
-    assert instability(SUPPLY, DEMAND) == pytest.approx(10 / 20)
-    assert instability_prime(SUPPLY, DEMAND) == pytest.approx(9 / 20)
+    assert instability_parts(SUPPLY, DEMAND) == pytest.approx((10 / 20, 9 / 20))
+    assert instability(SUPPLY, DEMAND) == pytest.approx(19 / 20)
 
 
 def test_a_single_period_has_no_instability() -> None:
@@ -165,6 +179,31 @@ def test_elastic_speedup() -> None:
     assert elastic_speedup(zero_u, base) == math.inf
     assert elastic_speedup(base, zero_u) == 0.0
     assert math.isnan(elastic_speedup(zero_u, {**base, "accuracy_over": 0.0}))
+
+
+def test_a_policy_that_never_under_provisions_has_an_explicit_infinite_speedup() -> None:
+    base = dict.fromkeys(
+        ("accuracy_under", "accuracy_over", "timeshare_under", "timeshare_over"), 0.4
+    )
+    # Sized for the peak: never short, always some surplus.
+    ample = elasticity_metrics([5, 5, 5, 5], [1, 3, 4, 2])
+    assert never_under_provisions(ample)
+    assert elastic_speedup(ample, base) == math.inf
+    assert elastic_speedup_status(ample, base) == "no under-provisioning"
+    assert elastic_speedup_status(base, ample) == "baseline: no under-provisioning"
+    assert elastic_speedup(base, ample) == 0.0
+    assert elastic_speedup_status(base, base) == "finite"
+    # Never over-provisions either way round.
+    lean = elasticity_metrics([1, 1, 1, 1], [1, 3, 4, 2])
+    assert not never_under_provisions(lean)
+    assert elastic_speedup_status(lean, base) == "no over-provisioning"
+    # Perfect everywhere: infinite, named as both.
+    exact = elasticity_metrics([1, 3, 4, 2], [1, 3, 4, 2])
+    assert elastic_speedup(exact, base) == math.inf
+    assert elastic_speedup_status(exact, base) == "no under- or over-provisioning"
+    # Each perfect where the other is not: undefined (NaN), named.
+    assert math.isnan(elastic_speedup(ample, lean))
+    assert elastic_speedup_status(ample, lean) == "undefined"
 
 
 @pytest.mark.parametrize(

@@ -1,6 +1,8 @@
-"""Several policies on one service (policies.autoscaling.combine): /work/shared/reference/
-autoscaling.md, "scale out if any says so; scale in only if all agree; the largest capacity
-wins. Min and max capacity always clamp the result.\""""
+"""Several policies on one service (policies.autoscaling.combine), as Application Auto
+Scaling combines them: the largest capacity wins for scale-out and scale-in ("Target tracking
+scaling policies for Application Auto Scaling"), a step scale-in is not blocked by a target
+tracking policy (PutScalingPolicy), and scheduled actions set the range within which the
+dynamic policy keeps deciding ("How scheduled scaling for Application Auto Scaling works")."""
 
 from __future__ import annotations
 
@@ -184,9 +186,9 @@ def test_losing_scale_in_proposal_does_not_leave_a_false_cooldown():
     p = CombinedPolicy([tt, Fixed(None)])
     low = [40.0] * 15
     assert p.decide(obs(low, desired=10, time=0)).desired is None  # vetoed
-    # desired is still 10, above the 9 target tracking proposed: it is not in cooldown.
+    # desired is still 10, above the 8 target tracking proposed: it is not in cooldown.
     d = tt.decide(obs(low, desired=10, time=60))
-    assert d.desired == 9
+    assert d.desired == 8
 
 
 class Quiet(Fixed):

@@ -1,7 +1,9 @@
-"""HpaPolicy: the Kubernetes HPA's documented arithmetic, as table-driven scenarios.
+"""HpaPolicy: the Kubernetes HPA's arithmetic, as table-driven scenarios.
 
-Reference: shared/reference/autoscaling.md, "Kubernetes Horizontal Pod Autoscaler", and the
-worked examples of the kubernetes.io HPA page.
+Sources: the controller and its tests in Kubernetes v1.31
+(https://github.com/kubernetes/kubernetes/tree/v1.31.0/pkg/controller/podautoscaler:
+replica_calculator.go, replica_calculator_test.go, horizontal.go, horizontal_test.go) and the
+worked examples of https://kubernetes.io/docs/tasks/run-application/horizontal-pod-autoscale/.
 """
 
 from __future__ import annotations
@@ -62,6 +64,16 @@ def obs(
     )
 
 
+def running(p: HpaPolicy) -> HpaPolicy:
+    """An HPA the controller has reconciled before, with no recommendation in its windows.
+
+    Kubernetes' table tests set ``recommendations: []timestampedRecommendation{}`` for this;
+    ``nil`` (a fresh policy here) makes the controller record the current count first.
+    """
+    p.recommendations_ = []
+    return p
+
+
 # -- the documentation's worked examples --------------------------------------------------
 def test_double_when_metric_is_twice_the_target() -> None:
     # kubernetes.io: current 200m, desired 100m -> 200.0 / 100.0 == 2.0: replicas doubled.
@@ -73,7 +85,7 @@ def test_double_when_metric_is_twice_the_target() -> None:
 
 def test_halve_when_metric_is_half_the_target() -> None:
     # kubernetes.io: current 50m, desired 100m -> 0.5: replicas halved (25 / 50 here).
-    d = HpaPolicy(target=50).decide(obs(desired=4, cpu=25.0))
+    d = running(HpaPolicy(target=50)).decide(obs(desired=4, cpu=25.0))
     assert d.desired == 2
 
 
@@ -89,7 +101,7 @@ def test_halve_when_metric_is_half_the_target() -> None:
     ],
 )
 def test_tolerance(cpu: float, expected: int | None) -> None:
-    d = HpaPolicy().decide(obs(desired=4, cpu=cpu))
+    d = running(HpaPolicy()).decide(obs(desired=4, cpu=cpu))
     assert d.desired == (None if expected == 4 else expected)
 
 
@@ -112,7 +124,7 @@ def test_stabilisation_window_highest_recommendation_wins() -> None:
 
 
 def test_scale_up_is_not_stabilised_by_default() -> None:
-    p = HpaPolicy()
+    p = running(HpaPolicy())
     assert p.decide(obs(t=0, desired=4, cpu=20.0)).desired == 2
     assert p.decide(obs(t=15, desired=2, cpu=100.0)).desired == 4
 
@@ -177,17 +189,82 @@ def test_not_ready_pods_dampen_a_scale_up_into_the_tolerance() -> None:
 
 def test_not_ready_pods_are_ignored_on_scale_down() -> None:
     # 4 ready at 20 %, 4 pending: ratio 0.4 over the 4 ready: ceil(1.6) = 2.
-    d = HpaPolicy().decide(obs(desired=8, running=4, pending=4, cpu=20.0))
+    d = running(HpaPolicy()).decide(obs(desired=8, running=4, pending=4, cpu=20.0))
     assert d.desired == 2
 
 
-def test_missing_metrics_count_as_target_on_scale_down() -> None:
+def test_missing_metrics_count_as_full_request_on_scale_down() -> None:
     # 6 ready now, 4 were serving in the datapoint's period: 2 without a metric.
-    # Ratio 0.4 -> with the 2 at 100 % of target: (4 x 20 + 2 x 50) / (6 x 50) = 0.6,
-    # ceil(6 x 0.6) = 4 (instead of ceil(4 x 0.4) = 2).
-    d = HpaPolicy().decide(obs(desired=6, cpu=20.0, period_running=4, period_healthy=4))
-    assert d.desired == 4
-    assert "2 missing at 100% of target" in d.reason
+    # Ratio 0.2 -> with the 2 at max(100 %, target) = 100 %: (4 x 10 + 2 x 100) / (6 x 50)
+    # = 0.8, ceil(6 x 0.8) = 5 (at 100 % of the target it would be ceil(6 x 0.467) = 3).
+    d = running(HpaPolicy()).decide(obs(desired=6, cpu=10.0, period_running=4, period_healthy=4))
+    assert d.desired == 5
+    assert "2 missing at 100%" in d.reason
+
+
+# replica_calculator_test.go (v1.31), TestReplicaCalcResourceMissingMetrics-style table:
+# (name, current replicas, pod groups, target %, expected replicas). Requests are 1.0 CPU
+# each; the pod levels in millicores become utilisation % of the request.
+CALC_CASES = [
+    # "scale down: unready pod metric missing": readiness [False, True, True, True], levels
+    # (100, 100, 100) m for 4 pods: pod 0 unready, pods 1-2 ready at 10 %, pod 3 missing.
+    # 0.2 -> missing at max(100, 50) %: (10 + 10 + 100) / 3 = 40 % -> ceil(0.8 x 3) = 3.
+    (
+        "scale down: unready pod metric missing",
+        4,
+        PodGroups(ready=2, ready_value=10.0, unready=1, missing=1),
+        50.0,
+        3,
+    ),
+    # The same shape with a target over 100 % (the "scale down: target over 100" case of the
+    # table, with equal requests as a fleet average implies): missing at 300 %:
+    # (10 + 10 + 300) / 3 = 106.7 % -> ratio 0.356 -> ceil(1.07) = 2.
+    (
+        "scale down: target over 100, equal requests",
+        4,
+        PodGroups(ready=2, ready_value=10.0, unready=1, missing=1),
+        300.0,
+        2,
+    ),
+]
+
+
+@pytest.mark.parametrize(
+    "current, groups, target, expected",
+    [c[1:] for c in CALC_CASES],
+    ids=[c[0] for c in CALC_CASES],
+)
+def test_replica_calculator_table(
+    current: int, groups: PodGroups, target: float, expected: int
+) -> None:
+    assert replica_recommendation(current, groups, target, 0.1).replicas == expected
+
+
+def test_scale_down_unready_pod_metric_missing_through_decide() -> None:
+    # The same case through the ECS mapping: 4 tasks running, 3 healthy now; in the
+    # datapoint's period 2 ran and served at 10 %: 2 ready with a metric, 1 healthy since
+    # (missing), 1 not yet healthy (unready). Kubernetes expects 3; at 100 % of the target
+    # the missing one would give 2.
+    o = obs(desired=4, running=4, healthy=3, cpu=10.0, period_running=2, period_healthy=2)
+    d = running(HpaPolicy(target=50)).decide(o)
+    assert d.desired == 3, d.reason
+    assert "1 missing at 100%" in d.reason
+
+
+def test_scale_down_stabilize_initial_size() -> None:
+    # horizontal_test.go (v1.31), TestScaleDownStabilizeInitialSize: 5 replicas, levels
+    # (100, 300, 500, 250, 250) m of 1.0 CPU requests = 28 % average, target 50 %:
+    # ceil(0.56 x 5) = 3, but recommendations nil: the controller records 5 first and the
+    # 300 s window holds it: expected 5 (TestScaleDown, with an empty list, expects 3).
+    levels = [100, 300, 500, 250, 250]
+    cpu = sum(levels) / (1000 * len(levels)) * 100
+    fresh = HpaPolicy(target=50)
+    d = fresh.decide(obs(t=1000, desired=5, lo=2, hi=6, cpu=cpu))
+    assert d.desired is None and "stabilised 5" in d.reason, d.reason
+    assert running(HpaPolicy(target=50)).decide(obs(desired=5, lo=2, hi=6, cpu=cpu)).desired == 3
+    # The window holds until the initial recommendation is 300 s old.
+    assert fresh.decide(obs(t=1299, desired=5, lo=2, hi=6, cpu=cpu)).desired is None
+    assert fresh.decide(obs(t=1300, desired=5, lo=2, hi=6, cpu=cpu)).desired == 3
 
 
 def test_missing_metrics_count_as_zero_on_scale_up() -> None:
@@ -202,7 +279,7 @@ def test_fleet_average_is_turned_into_the_ready_average() -> None:
     groups = HpaPolicy().pod_groups(obs(desired=8, running=8, healthy=4, cpu=25.0), 0, 25.0)
     assert groups == PodGroups(ready=4, ready_value=50.0, unready=4, missing=0)
     # Scale-down: ready at 15 % -> ceil(4 x 0.3) = 2.
-    d = HpaPolicy().decide(obs(desired=8, running=8, healthy=4, cpu=7.5))
+    d = running(HpaPolicy()).decide(obs(desired=8, running=8, healthy=4, cpu=7.5))
     assert d.desired == 2
 
 
@@ -246,7 +323,7 @@ def test_latest_published_datapoint_is_used() -> None:
     values = {"CPUUtilization": [100.0, 25.0, np.nan], "RunningTaskCount": [4, 4, 4],
               "HealthyHostCount": [4, 4, 4]}  # fmt: skip
     o = Observation(**{**o.__dict__, "metrics": history(o.time, values)})
-    d = HpaPolicy().decide(o)
+    d = running(HpaPolicy()).decide(o)
     assert d.desired == 2 and "period ending 880 s" in d.reason
 
 
@@ -266,7 +343,7 @@ def test_no_ready_task_means_no_action() -> None:
     ],
 )
 def test_min_and_max(desired: int, lo: int, hi: int, cpu: float, expected: int | None) -> None:
-    d = HpaPolicy().decide(obs(desired=desired, lo=lo, hi=hi, cpu=cpu))
+    d = running(HpaPolicy()).decide(obs(desired=desired, lo=lo, hi=hi, cpu=cpu))
     assert d.desired == expected
 
 
@@ -290,7 +367,7 @@ def test_invalid_parameters(params: dict, message: str) -> None:
 
 def test_pure_functions_directly() -> None:
     g = PodGroups(ready=3, ready_value=40.0, unready=0, missing=1)
-    # 3 at 40 % + 1 missing at 50 %: (120 + 50) / 200 = 0.85 -> ceil(3.4) = 4 = current.
+    # 3 at 40 % + 1 missing at 100 %: (120 + 100) / 200 = 1.1: within the tolerance.
     assert replica_recommendation(4, g, 50.0, 0.1).replicas == 4
     assert stabilise(10, 4, [(0.0, 10), (100.0, 7)], 250.0, 0.0, 300.0)[0] == 10
     assert stabilise(10, 4, [(0.0, 10), (100.0, 7)], 350.0, 0.0, 300.0)[0] == 7
@@ -306,7 +383,10 @@ def test_state_resets_and_pickles() -> None:
     restored = pickle.loads(pickle.dumps(p))
     assert restored.decide(obs(t=15, desired=10, cpu=10.0)).desired is None  # window holds 10
     p.reset()
-    assert p.decide(obs(t=15, desired=10, cpu=10.0)).desired == 2  # fresh: no window
+    assert not [k for k in vars(p) if k.endswith("_")]
+    # Reset is a restarted controller: the count at its first decision is a recommendation.
+    assert p.decide(obs(t=15, desired=10, cpu=10.0)).desired is None
+    assert p.decide(obs(t=315, desired=10, cpu=10.0)).desired == 2
 
 
 @pytest.mark.parametrize(

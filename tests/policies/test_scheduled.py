@@ -1,6 +1,8 @@
 """ScheduledPolicy: AWS cron/rate/at parsing, time zones, and the push into the new range.
 
-Reference: shared/reference/autoscaling.md, "AWS scheduled scaling".
+Sources: "How scheduled scaling for Application Auto Scaling works"
+(https://docs.aws.amazon.com/autoscaling/application/userguide/scheduled-scaling-policy-overview.html)
+and PutScheduledAction's Schedule syntax (Application Auto Scaling API reference).
 """
 
 from __future__ import annotations
@@ -11,9 +13,11 @@ from zoneinfo import ZoneInfo
 
 import numpy as np
 import pytest
-from helpers import observation, policy_scenario
+from helpers import history, observation, policy_scenario
 
+from policies.autoscaling.combine import CombinedPolicy
 from policies.autoscaling.scheduled import ScheduledPolicy, parse_action, parse_cron
+from policies.autoscaling.target_tracking import TargetTrackingPolicy
 from policies.base import Observation
 
 
@@ -426,3 +430,81 @@ def test_in_the_simulator_a_morning_action_scales_out() -> None:
     assert "desired 2 -> 6" in scales.reason.iloc[0]
     # Lowering the min at 08:30 leaves the 6 tasks running (nothing pushes them down).
     assert result.metrics.DesiredTaskCount.iloc[-1] == 6
+
+
+# -- beside a dynamic policy: scheduled actions set the range, they do not veto ------------
+def _hourly_floor(floor: int, start: str = "2026-01-05T00:00:00Z") -> ScheduledPolicy:
+    return ScheduledPolicy(
+        actions=[{"schedule": "cron(0 * * * ? *)", "min_tasks": floor}], start=start
+    )
+
+
+def test_scheduled_does_not_veto_a_scale_in_above_its_minimum() -> None:
+    # AWS: after a scheduled action runs, "the scaling policy can continue to make decisions
+    # about whether to further scale capacity"; capacity must stay within the action's range.
+    sched = _hourly_floor(3)
+    assert sched.vetoes_scale_in() is False
+    p = CombinedPolicy([sched, TargetTrackingPolicy()])
+    low = observation(
+        metrics=history(60.0, CPUUtilization=[10.0] * 15),
+        time=1800.0,  # 00:30: no action due
+        desired=20,
+        min_tasks=3,
+        max_tasks=50,
+    )
+    d = p.decide(low)
+    # ceil(20 x 10 / 50) = 4, above the scheduled minimum 3: it goes ahead.
+    assert d.desired == 4, d.reason
+    # Demand below the minimum: the scale-in stops at it.
+    lower = observation(
+        metrics=history(60.0, CPUUtilization=[1.0] * 15),
+        time=1800.0,
+        desired=20,
+        min_tasks=3,
+        max_tasks=50,
+    )
+    d = CombinedPolicy([_hourly_floor(3), TargetTrackingPolicy()]).decide(lower)
+    assert d.desired == 3 and "clamped to [3, 50]" in d.reason
+
+
+def test_a_new_scheduled_range_applies_even_when_nobody_scales() -> None:
+    # An action lowering the max to 5 while the dynamic policy holds: the range wins.
+    sched = ScheduledPolicy(
+        actions=[{"schedule": "cron(0 * * * ? *)", "max_tasks": 5}],
+        start="2026-01-05T00:00:00Z",
+    )
+    calm = observation(
+        metrics=history(60.0, CPUUtilization=[47.0] * 15),
+        time=3600.0,
+        desired=8,
+        min_tasks=1,
+        max_tasks=50,
+    )
+    d = CombinedPolicy([sched, TargetTrackingPolicy()]).decide(calm)
+    assert (d.desired, d.max_tasks) == (5, 5), d.reason
+
+
+def test_in_the_simulator_scheduled_plus_target_tracking_follows_a_spiky_load_down() -> None:
+    """Hourly scheduled floors (as the autoscaling experiment sets them) beside target
+    tracking, on a load with a 10-minute spike every hour: after each spike the fleet comes
+    back down to the scheduled minimum well before the next hour, instead of ratcheting up
+    (the old rule let the scheduled member veto every scale-in outside its actions)."""
+    from sim.simulation import Simulation
+
+    sc = policy_scenario("3h", initial_tasks=3)
+    tick = sc.run.tick
+    rate = np.full(sc.n_ticks, 50.0)  # one task at 50 % CPU: below the floor of 3
+    for h in range(3):
+        a, b = int((h * 3600 + 600) / tick), int((h * 3600 + 1200) / tick)
+        rate[a:b] = 1500.0  # :10 to :20, 30 tasks at the 50 % target
+    policy = CombinedPolicy([_hourly_floor(3), TargetTrackingPolicy()])
+    result = Simulation(sc, rate=rate).run(policy)
+    m = result.metrics
+    desired = m.DesiredTaskCount.to_numpy()
+    t = m.time_s.to_numpy()
+    for h in range(3):
+        spike = (t >= h * 3600 + 600) & (t < h * 3600 + 1800)
+        assert desired[spike].max() > 3  # it scaled out for the spike
+        late = (t >= h * 3600 + 3000) & (t < h * 3600 + 3600)  # :50 to :59
+        assert set(desired[late]) == {3}, (h, desired[late])
+    assert desired.min() >= 3  # never below the scheduled minimum

@@ -1,5 +1,6 @@
-"""AWS step scaling (policies.autoscaling.step), table-driven from
-/work/shared/reference/autoscaling.md, "AWS step scaling", and AWS's StepAdjustment rules."""
+"""AWS step scaling (policies.autoscaling.step), table-driven from "Step scaling policies for
+Application Auto Scaling", the StepScalingPolicyConfiguration and StepAdjustment API
+references, and CloudWatch's "M out of N" alarm evaluation (URLs in the module docstring)."""
 
 from __future__ import annotations
 
@@ -46,7 +47,7 @@ def obs(
 @pytest.mark.parametrize(
     "capacity, percent, change",
     [
-        (11, 30, 3),  # the reference: 30% of 11 = 3.3 -> 3
+        (11, 30, 3),  # AWS's example: 30% of 11 = 3.3 -> 3
         (14, -10, -1),  # AWS example: remove 10% of 14 = 1.4 -> 1
         (127, 10, 12),  # 12.7 -> 12 (above 1: down)
         (4, 10, 1),  # 0.4 -> 1 (between 0 and 1)
@@ -240,6 +241,59 @@ def test_datapoints(values, datapoints, expected):
     assert p.decide(obs(values)).desired == expected
 
 
+@pytest.mark.parametrize(
+    "values, n, m, expected",
+    [
+        ([60.0, 90.0, 90.0], 3, 2, 12),  # 2 of 3 breach: ALARM; Average 80: d = 10, +2
+        ([60.0, 60.0, 90.0], 3, 2, None),  # 1 of 3: OK
+        ([90.0, NAN, 90.0], 3, 2, 13),  # missing left out of the alarm and the average
+        ([40.0, 40.0, 100.0], 3, 1, None),  # ALARM, but the Average 60 is below 70: no step
+        ([90.0, 90.0], 3, 1, None),  # fewer than N published
+    ],
+)
+def test_datapoints_to_alarm_m_of_n(values, n, m, expected):
+    p = StepScalingPolicy(datapoints=n, datapoints_to_alarm=m)
+    assert p.decide(obs(values)).desired == expected
+
+
+@pytest.mark.parametrize(
+    "aggregation, expected",
+    [
+        ("Average", 12),  # mean(75, 85, 95) = 85: d = 15 in [10, 20): +2
+        ("Minimum", 11),  # 75: d = 5 in [0, 10): +1
+        ("Maximum", 13),  # 95: d = 25 in [20, inf): +3
+    ],
+)
+def test_metric_aggregation_type_over_the_alarm_datapoints(aggregation, expected):
+    # The step follows "the value of the aggregated CloudWatch metric" (StepAdjustment), not
+    # the latest datapoint: the latest here (95) would pick +3 whatever the aggregation.
+    p = StepScalingPolicy(datapoints=3, metric_aggregation_type=aggregation)
+    d = p.decide(obs([75.0, 85.0, 95.0]))
+    assert d.desired == expected
+    assert f"{aggregation} " in d.reason
+
+
+def test_default_aggregation_is_average():
+    assert StepScalingPolicy().metric_aggregation_type == "Average"
+
+
+def test_alarm_statistic_and_aggregation_combine():
+    # The alarm's statistic picks the per-period column (Maximum across tasks); the
+    # aggregation then reduces the alarm's datapoints of that column (Minimum of 85, 95).
+    extra = {"CPUUtilization_Maximum": [85.0, 95.0]}
+    o = obs([50.0, 50.0], extra=extra)
+    p = StepScalingPolicy(statistic="Maximum", datapoints=2, metric_aggregation_type="Minimum")
+    d = p.decide(o)
+    assert d.desired == 12  # 85 - 70 = 15: +2
+    assert "CPUUtilization_Maximum" in d.reason
+
+
+def test_scale_in_limits_are_described():
+    assert "none" in StepScalingPolicy().scale_in_limits
+    text = StepScalingPolicy(comparison="less", threshold=30.0, datapoints=15).scale_in_limits
+    assert "15 of 15 datapoints less than 30" in text and "cooldown of 300 s" in text
+
+
 def test_statistic_picks_the_column():
     extra = {"CPUUtilization_Maximum": [95.0], "CPUUtilization_Minimum": [5.0]}
     o = obs([50.0], extra=extra)
@@ -260,6 +314,9 @@ def test_statistic_picks_the_column():
         ({"metric": "Latency"}, "valid columns"),
         ({"comparison": ">"}, "comparison must be one of greater, less"),
         ({"datapoints": 0}, "datapoints"),
+        ({"datapoints": 3, "datapoints_to_alarm": 4}, "datapoints_to_alarm"),
+        ({"datapoints_to_alarm": 0}, "datapoints_to_alarm"),
+        ({"metric_aggregation_type": "p99"}, "metric_aggregation_type must be one of"),
         ({"adjustment_type": "Change"}, "adjustment_type must be one of"),
         ({"threshold": float("nan")}, "threshold"),
         ({"cooldown": -1}, "cooldown"),

@@ -1,6 +1,8 @@
-"""AWS target tracking (policies.autoscaling.target_tracking), table-driven from
-/work/shared/reference/autoscaling.md, "AWS Application Auto Scaling, target tracking", plus
-one simulator run checking when the reaction to a step in load happens."""
+"""AWS target tracking (policies.autoscaling.target_tracking), table-driven from the AWS
+pages cited in the module's docstring ("Target tracking scaling policies for Application Auto
+Scaling", "How target tracking scaling for Application Auto Scaling works", the
+TargetTrackingScalingPolicyConfiguration API reference), plus one simulator run checking when
+the reaction to a step in load happens."""
 
 from __future__ import annotations
 
@@ -68,7 +70,7 @@ def test_scale_out_needs_3_of_3(values, expected):
 @pytest.mark.parametrize(
     "desired, cpu, target, expected",
     [
-        (10, 80.0, 50.0, 16),  # the reference's proportional rule
+        (10, 80.0, 50.0, 16),  # ceil(current x metric / target)
         (4, 100.0, 50.0, 8),
         (3, 51.0, 50.0, 4),  # ceil(3.06) = 4
         (10, 77.0, 70.0, 11),  # 10 x 77 / 70 = 11.000000000000002 in floats: 11, not 12
@@ -93,7 +95,7 @@ def test_reason_shows_the_datapoints_and_the_arithmetic():
 @pytest.mark.parametrize(
     "values, max_fraction, expected",
     [
-        ([40.0] * 15, 0.1, 9),  # max(ceil(10 x 40 / 50) = 8, 10 - 1) = 9: gradual
+        ([40.0] * 15, 0.1, 9),  # with the optional cap: max(8, 10 - 1) = 9
         ([40.0] * 15, None, 8),  # plain proportional
         ([50.0] + [40.0] * 14, 0.1, None),  # 14 below: no action
         ([40.0] * 14, 0.1, None),  # only 14 published
@@ -112,22 +114,51 @@ def test_scale_in_needs_15_of_15(values, max_fraction, expected):
 @pytest.mark.parametrize(
     "desired, cpu, expected",
     [
+        (40, 10.0, 8),  # ceil(40 x 10 / 50) = 8: AWS documents no cap on one scale-in
+        (100, 20.0, 40),
+        (5, 10.0, 1),
+        (12, 44.0, 11),  # ceil(10.56) = 11: rounding up removes less
+    ],
+)
+def test_scale_in_is_proportional_by_default(desired, cpu, expected):
+    # [TT]: the adjustment is calculated from the metric and the target value, in both
+    # directions; scale-in is gradual through its alarm, threshold and cooldown only.
+    p = TargetTrackingPolicy()
+    assert p.scale_in_max_fraction is None
+    d = p.decide(obs([cpu] * 15, desired=desired))
+    assert d.desired == expected
+    assert "0.9 x 50 = 45" in d.reason
+    assert f"ceil({desired} x {cpu:g} / 50) = {expected}" in d.reason
+
+
+@pytest.mark.parametrize(
+    "desired, cpu, expected",
+    [
         (40, 10.0, 36),  # max(ceil(40 x 10 / 50) = 8, 40 - 4) = 36
         (100, 20.0, 90),  # 10% of 100
         (5, 10.0, 4),  # at least one task
         (12, 44.0, 11),  # ceil(12 x 44 / 50) = 11 = 12 - 1
     ],
 )
-def test_scale_in_is_gradual(desired, cpu, expected):
-    d = TargetTrackingPolicy().decide(obs([cpu] * 15, desired=desired))
+def test_optional_scale_in_cap(desired, cpu, expected):
+    d = TargetTrackingPolicy(scale_in_max_fraction=0.1).decide(obs([cpu] * 15, desired=desired))
     assert d.desired == expected
-    assert "0.9 x 50 = 45" in d.reason
+
+
+def test_scale_in_limits_are_described():
+    default = TargetTrackingPolicy().scale_in_limits
+    assert "15 datapoints below 0.9 x target" in default
+    assert "scale-in cooldown 300 s" in default
+    assert "no cap on one scale-in" in default
+    capped = TargetTrackingPolicy(target=60, scale_in_max_fraction=0.1).scale_in_limits
+    assert "below 54" in capped and "at most 10% of the tasks" in capped
+    assert "not an AWS setting" in capped
 
 
 def test_scale_in_threshold_follows_ratio():
     p = TargetTrackingPolicy(target=60.0, scale_in_ratio=0.5)
     assert p.decide(obs([31.0] * 15)).desired is None  # 0.5 x 60 = 30
-    assert p.decide(obs([29.0] * 15)).desired == 9
+    assert p.decide(obs([29.0] * 15)).desired == 5  # ceil(10 x 29 / 60)
 
 
 # -- cooldowns ---------------------------------------------------------------------------------
@@ -160,37 +191,42 @@ def test_without_cooldown_scale_out_compounds():
 def test_scale_in_blocked_within_scale_in_cooldown():
     p = TargetTrackingPolicy()
     t0 = 2000.0
-    assert p.decide(obs(LOW, desired=10, time=t0)).desired == 9
+    assert p.decide(obs(LOW, desired=10, time=t0)).desired == 8
     for dt in (60, 120, 240, 299):
-        d = p.decide(obs(LOW, desired=9, time=t0 + dt))
+        d = p.decide(obs(LOW, desired=8, time=t0 + dt))
         assert d.desired is None
         assert "scale-in cooldown" in d.reason
-    # 300 s later: max(ceil(9 x 40 / 50) = 8, 9 - 1 = 8) = 8.
-    assert p.decide(obs(LOW, desired=9, time=t0 + 300)).desired == 8
+    # 300 s later: ceil(8 x 40 / 50) = 7.
+    assert p.decide(obs(LOW, desired=8, time=t0 + 300)).desired == 7
 
 
 def test_scale_out_ends_the_scale_in_cooldown():
     p = TargetTrackingPolicy()
-    assert p.decide(obs(LOW, desired=10, time=0)).desired == 9
-    # 60 s later the scale-out alarm fires: ceil(9 x 80 / 50) = 15, not blocked...
-    assert p.decide(obs([80] * 3, desired=9, time=60)).desired == 15
+    assert p.decide(obs(LOW, desired=10, time=0)).desired == 8
+    # 60 s later the scale-out alarm fires: ceil(8 x 80 / 50) = 13, not blocked...
+    assert p.decide(obs([80] * 3, desired=8, time=60)).desired == 13
     # ... and it ended the scale-in cooldown: a scale-in 60 s after is allowed.
-    assert p.decide(obs(LOW, desired=15, time=120)).desired == 14
+    assert p.decide(obs(LOW, desired=13, time=120)).desired == 11
 
 
 def test_a_scale_out_by_another_policy_ends_the_scale_in_cooldown():
     p = TargetTrackingPolicy()
-    assert p.decide(obs(LOW, desired=10, time=0)).desired == 9
-    assert p.decide(obs(LOW, desired=9, time=60)).desired is None  # in cooldown
+    assert p.decide(obs(LOW, desired=10, time=0)).desired == 8
+    assert p.decide(obs(LOW, desired=8, time=60)).desired is None  # in cooldown
     d = p.decide(obs(LOW, desired=12, time=120))  # someone scaled out to 12
-    assert d.desired == 11
+    assert d.desired == 10
     assert "cooldown ended" in d.reason
 
 
-def test_scale_out_cooldown_does_not_block_scale_in():
+@pytest.mark.parametrize("period", [60.0, 20.0])
+def test_scale_out_cooldown_does_not_block_scale_in(period):
+    # [API]: ScaleOutCooldown delays the next scale-out, ScaleInCooldown the next scale-in;
+    # no AWS page says a scale-out cooldown blocks scale-in. With 20 s metrics the scale-in
+    # alarm's 15 datapoints span 300 s, so a scale-in can follow within the cooldown.
     p = TargetTrackingPolicy()
-    assert p.decide(obs([80] * 3, desired=10, time=0)).desired == 16
-    assert p.decide(obs(LOW, desired=16, time=60)).desired == 15
+    assert p.decide(obs([80] * 3, desired=10, time=0, period=period)).desired == 16
+    d = p.decide(obs(LOW, desired=16, time=60, period=period))
+    assert d.desired == 13  # ceil(16 x 40 / 50)
 
 
 # -- DisableScaleIn, deployments, clamping -----------------------------------------------------
@@ -206,7 +242,7 @@ def test_deployment_in_progress_blocks_scale_in_only():
     d = p.decide(obs(LOW, deploying=True))
     assert d.desired is None and "deployment" in d.reason
     assert p.decide(obs([80] * 3, deploying=True)).desired == 16
-    assert p.decide(obs(LOW, desired=16, deploying=False, time=10_000)).desired == 15
+    assert p.decide(obs(LOW, desired=16, deploying=False, time=10_000)).desired == 13
 
 
 @pytest.mark.parametrize(
@@ -235,7 +271,8 @@ def test_20_second_periods_count_datapoints_not_minutes():
     assert d.desired == 16 and "3 of 3 20s datapoints" in d.reason
     assert p.clone().decide(obs([47.5] * 9 + [80] * 2, period=20.0)).desired is None
     # 15 datapoints of 20 s (5 minutes) for the scale-in alarm.
-    assert p.clone().decide(obs([40] * 15, period=20.0)).desired == 9
+    assert p.clone().decide(obs([40] * 15, period=20.0)).desired == 8
+    assert p.clone().decide(obs([40] * 14, period=20.0)).desired is None
 
 
 # -- other metrics and validation --------------------------------------------------------------
