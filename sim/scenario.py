@@ -55,7 +55,16 @@ class RunConfig(_Section):
     # target tracking on CPU triggers a scale-out 363 s after a load step with 60 s metrics
     # and 86 s with 20 s metrics; scale and provision take 386 s and 109 s. AWS publishes no
     # figure for any single component below, so the two delays are fitted to that benchmark
-    # (tests/backends/test_reaction_time.py) and are named parameters.
+    # (tests/backends/test_reaction_time.py) and are named parameters. The fit assumes a
+    # step to saturation at a random phase, target tracking's 3-datapoint scale-out alarm,
+    # and an alarm evaluated once per datapoint period (with 20 s metrics and a 60 s
+    # evaluation the means are 101 s and 124 s, outside AWS's 86 s and 109 s).
+    # Documented facts: ECS sends CPU and memory utilisation in 1-minute periods, or 20 s
+    # when configured (https://docs.aws.amazon.com/AmazonECS/latest/developerguide/
+    # service_utilization.html, .../target-tracking-faster-auto-scaling.html); CloudWatch
+    # evaluates alarms with 10 s or 30 s periods every 10 s (https://docs.aws.amazon.com/
+    # AmazonCloudWatch/latest/monitoring/AlarmThatSendsEmail.html); no AWS page gives the
+    # publication lag, the phase of an alarm's evaluations or the actuation time.
     publication_delay: Duration | None = Field(
         None,
         description="Seconds after a period ends before a reader (the alarm) sees it. None: "
