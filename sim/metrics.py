@@ -2,9 +2,17 @@
 
 Flat records (DESIGN.md convention 7): the simulation fills tick arrays; this module turns
 them into one row per metric period (60 s, or 20 s high resolution) with the ECS and ALB
-metrics under their CloudWatch names (shared/reference/fargate-and-ecs.md, "Metrics"), plus
-model columns in lower case (``supply_tasks``, ``demand_tasks``, ...). Everything is computed
-with vector operations over whole periods.
+metrics under their CloudWatch names, plus model columns in lower case (``supply_tasks``,
+``demand_tasks``, ...). Everything is computed with vector operations over whole periods.
+Sources: "Amazon ECS service utilization metrics"
+(https://docs.aws.amazon.com/AmazonECS/latest/developerguide/service_utilization.html:
+Average = CPU used / (CPU in the task definition x tasks), Minimum and Maximum the least and
+most loaded task), "Faster auto scaling with high-resolution metrics"
+(https://docs.aws.amazon.com/AmazonECS/latest/developerguide/target-tracking-faster-auto-scaling.html:
+60 s by default, 20 s when configured), and "CloudWatch metrics for your Application Load
+Balancer" (https://docs.aws.amazon.com/elasticloadbalancing/latest/application/load-balancer-cloudwatch-metrics.html:
+60 s intervals, reported only while requests flow). When a period becomes visible to a reader
+is the backend's business (``run.publication_delay``, backends/sim.py).
 
 Latency per period (TargetResponseTime, in seconds as CloudWatch reports it): the M/M/k
 response-time distribution of one task (sim/serving.py) at the period's served-weighted mean

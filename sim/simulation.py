@@ -1,7 +1,9 @@
 """Wiring: one run of one scenario under one policy.
 
 The scenario seed spawns one independent generator per random source (DESIGN.md convention
-5): traffic shape, arrivals, start latency, crashes, AZ outages, Spot interruptions, policy.
+5): traffic shape, arrivals, start latency, crashes, AZ outages, Spot interruptions, policy,
+CloudWatch's alarm evaluation phase (backends/sim.py). A stream added at the end leaves the
+others unchanged (``SeedSequence.spawn`` children are numbered).
 """
 
 from __future__ import annotations
@@ -33,7 +35,7 @@ from sim.traffic import arrivals as draw_arrivals
 from sim.traffic import build_rate
 
 #: Random sources, in the order their generators are spawned from the scenario seed.
-STREAMS = ("traffic", "arrivals", "start", "crash", "az", "spot", "policy")
+STREAMS = ("traffic", "arrivals", "start", "crash", "az", "spot", "policy", "cloudwatch")
 
 #: Cap on utilisation for the stationary latency formulas (sim/queueing.py, MMkTable).
 RHO_CAP = 0.99

@@ -19,9 +19,22 @@ FAST_START = {
 }
 
 
+#: The idealised CloudWatch timing the model had before its reaction time was calibrated
+#: against AWS's benchmark: controller rounds at 0, interval, 2 x interval, ..., a decision
+#: reaching the service at once, a period visible 60 s after it ends at either resolution.
+#: The lifecycle, billing, scheduler and policy-arithmetic tests keep their exact times with
+#: it (``build`` and ``policy_scenario`` use it unless a test overrides a key); the calibrated
+#: defaults are tested in tests/backends/test_reaction_time.py.
+IDEAL_TIMING: dict = {"publication_delay": "60s", "alarm_evaluation_phase": 0, "actuation_delay": 0}
+
+
 def build(**sections: dict) -> Scenario:
-    """A scenario from section dicts, on defaults otherwise (deterministic arrivals)."""
-    data: dict = {"run": {"duration": "30m"}, "traffic": {"arrivals": "deterministic"}}
+    """A scenario from section dicts, on defaults otherwise (deterministic arrivals, the
+    idealised CloudWatch timing :data:`IDEAL_TIMING`)."""
+    data: dict = {
+        "run": {"duration": "30m", **IDEAL_TIMING},
+        "traffic": {"arrivals": "deterministic"},
+    }
     for name, values in sections.items():
         data.setdefault(name, {}).update(values)
     return scenario_from_dict(data)
@@ -101,11 +114,12 @@ def policy_scenario(
     duration: str = "2h", arrivals: str = "deterministic", initial_tasks: int = 4, **run: object
 ) -> Scenario:
     """The small service the policy tests run in the simulator: 1-50 tasks of 100 req/s,
-    ``initial_tasks`` at the start, exact 10 s provisioning and no pull jitter (seed 1);
-    ``run`` adds keys to the [run] section (e.g. ``metrics_period=20``)."""
+    ``initial_tasks`` at the start, exact 10 s provisioning and no pull jitter (seed 1), the
+    idealised CloudWatch timing :data:`IDEAL_TIMING`; ``run`` adds keys to the [run] section
+    (e.g. ``metrics_period=20``)."""
     return scenario_from_dict(
         {
-            "run": {"seed": 1, "duration": duration, "tick": "1s", **run},
+            "run": {"seed": 1, "duration": duration, "tick": "1s", **IDEAL_TIMING, **run},
             "service": {
                 "min_tasks": 1,
                 "max_tasks": 50,

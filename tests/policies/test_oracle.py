@@ -7,7 +7,7 @@ import math
 
 import numpy as np
 import pytest
-from helpers import observation
+from helpers import IDEAL_TIMING, observation
 
 from policies import registry
 from policies.autoscaling.oracle import OraclePolicy
@@ -164,7 +164,7 @@ def _scenario(duration: str, seed: int = 1, arrivals: str = "deterministic", **s
     svc.update(service)
     return scenario_from_dict(
         {
-            "run": {"seed": seed, "duration": duration, "tick": "1s"},
+            "run": {"seed": seed, "duration": duration, "tick": "1s", **IDEAL_TIMING},
             "service": svc,
             "traffic": {"arrivals": arrivals},
         }
