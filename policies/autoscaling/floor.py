@@ -91,11 +91,6 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-#: AWS's per-service launch limit: 500 tasks per minute (Amazon ECS service quotas,
-#: "Tasks launched per service per minute", https://docs.aws.amazon.com/AmazonECS/latest/
-#: developerguide/service-quotas.html). The simulator's default ``launch_rate_per_minute``.
-SERVICE_LAUNCHES_PER_MINUTE = 500
-
 #: Tolerance when turning a good-period fraction into a count of allowed bad periods.
 _EPS = 1e-9
 
@@ -548,7 +543,10 @@ def floor_inputs(scenario: Any, initial_tasks: int | None = None) -> dict[str, A
     * ``price_per_task_s``: the cheapest capacity provider in the strategy (Spot at its
       discount when FARGATE_SPOT is listed), for the scenario's task size.
     * ``min_billed_s``: the one-minute minimum (sim.fargate.MINIMUM_BILLED_SECONDS).
-    * ``max_launch_per_period``: the per-service launch limit over one period widened by the
+    * ``max_launch_per_period``: the per-service launch limit (the scenario's
+      ``launch_rate_per_minute``, default AWS's 500, "Rate of tasks launched by a service on
+      AWS Fargate", https://docs.aws.amazon.com/AmazonECS/latest/developerguide/
+      service-quotas.html) over one period widened by the
       spread of start-up times (the tasks that turn healthy in one period were launched within
       ``period + spread``); None (unlimited) when the pull time is random, whose spread is
       unbounded.
