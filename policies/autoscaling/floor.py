@@ -206,19 +206,31 @@ class _Problem:
         self.top, self.lo, self.initial = top, lo, initial
         self.first_up, self.window = first_up, window
 
-    def lagrangian(self, lam: np.ndarray) -> np.ndarray:
-        """min over schedules of cost + lam x bad periods, for every penalty in ``lam`` at
-        once (one row per penalty; the hot loop, so arrays are updated in place)."""
-        k, width = len(lam), self.top + 1
+    def _forward(
+        self,
+        value: np.ndarray,
+        t0: int,
+        t1: int,
+        *,
+        lam: np.ndarray | None = None,
+        checkpoints: list[np.ndarray] | None = None,
+        segment: int = 0,
+    ) -> np.ndarray:
+        """Advance the value array over periods [t0, t1), in place (the hot loop).
+
+        With ``lam`` (one penalty per row) a short count adds the row's penalty; without it,
+        row ``b`` holds schedules with ``b`` bad periods and a short count moves one row down.
+        With ``checkpoints``, a copy of the array at each multiple of ``segment`` is kept.
+        """
+        width = value.shape[-1]
         jf = np.arange(width, dtype=float)
-        value = np.full((k, width), np.inf)
-        value[:, self.initial] = 0.0
         up_slope, hold_j = self.launch * jf, self.hold * jf
-        lam_col = lam[:, None]
-        down = np.empty_like(value)
-        up = np.empty_like(value)
-        drain_prev, down_slope = None, None
-        for t, need in enumerate(self.need):
+        lam_col = None if lam is None else lam[:, None]
+        down, up = np.empty_like(value), np.empty_like(value)
+        drain_prev, down_slope = None, jf
+        for t in range(t0, t1):
+            if checkpoints is not None and t % segment == 0:
+                checkpoints.append(value.copy())
             d = self.drain[t]
             if d != drain_prev:
                 down_slope, drain_prev = d * jf, d
@@ -227,17 +239,32 @@ class _Problem:
             down -= down_slope
             if t >= self.first_up:
                 np.subtract(value, up_slope, out=up)
-                up = _prefix_min(up, self.window)
+                if self.window is None:
+                    np.minimum.accumulate(up, axis=-1, out=up)
+                else:
+                    up = _prefix_min(up, self.window)
                 up += up_slope
                 np.minimum(up, down, out=value)
             else:
                 value[:] = down
             value += hold_j
+            need = min(int(self.need[t]), width)
             if need > 0:
-                value[:, : min(need, width)] += lam_col
+                if lam_col is not None:
+                    value[:, :need] += lam_col
+                else:
+                    value[1:, :need] = value[:-1, :need].copy()
+                    value[0, :need] = np.inf
             if self.lo:
                 value[:, : self.lo] = np.inf
-        return value.min(axis=-1)
+        return value
+
+    def lagrangian(self, lam: np.ndarray) -> np.ndarray:
+        """min over schedules of cost + lam x bad periods, for every penalty in ``lam`` at
+        once (one row per penalty)."""
+        value = np.full((len(lam), self.top + 1), np.inf)
+        value[:, self.initial] = 0.0
+        return self._forward(value, 0, len(self.need), lam=lam).min(axis=-1)
 
     def _step(self, value: np.ndarray, t: int, track: bool) -> tuple[np.ndarray, np.ndarray | None]:
         """min over the previous count of value + transition cost, per row, for period
@@ -309,10 +336,9 @@ class _Problem:
         value = np.full((rows, width), np.inf)
         value[0, self.initial] = 0.0
         checkpoints: list[np.ndarray] = []
-        for t in range(n):
-            if t % segment == 0:
-                checkpoints.append(value)
-            value, _ = self._exact_step(value, t, track=False)
+        value = self._forward(
+            value, 0, n, checkpoints=checkpoints if want_path else None, segment=segment
+        )
         b, j = np.unravel_index(int(np.argmin(value)), value.shape)
         cost, bad = float(value[b, j]), int(b)
         if not want_path:
