@@ -201,10 +201,17 @@ class _Problem:
         initial: int,
         first_up: int,
         window: int | None,
+        free_initial: bool = False,
     ) -> None:
         self.need, self.hold, self.launch, self.drain = need, hold, launch, drain
         self.top, self.lo, self.initial = top, lo, initial
+        self.free_initial = free_initial
         self.first_up, self.window = first_up, window
+
+    def _starts(self) -> slice:
+        """The counts a schedule may start from (free of cost): the warm start, or any count
+        up to it with ``free_initial``."""
+        return slice(0 if self.free_initial else self.initial, self.initial + 1)
 
     def _forward(
         self,
@@ -263,7 +270,7 @@ class _Problem:
         """min over schedules of cost + lam x bad periods, for every penalty in ``lam`` at
         once (one row per penalty)."""
         value = np.full((len(lam), self.top + 1), np.inf)
-        value[:, self.initial] = 0.0
+        value[:, self._starts()] = 0.0
         return self._forward(value, 0, len(self.need), lam=lam).min(axis=-1)
 
     def _step(self, value: np.ndarray, t: int, track: bool) -> tuple[np.ndarray, np.ndarray | None]:
@@ -294,7 +301,7 @@ class _Problem:
         n, width = len(self.need), self.top + 1
         hold_j = self.hold * np.arange(width, dtype=float)
         value = np.full(width, np.inf)
-        value[self.initial] = 0.0
+        value[self._starts()] = 0.0
         preds = np.empty((n, width), dtype=np.int32)
         for t, need in enumerate(self.need):
             value, arg = self._step(value, t, track=True)
@@ -334,7 +341,7 @@ class _Problem:
         of the value array (a second pass), so memory stays O(segment x budget x M)."""
         n, width, rows = len(self.need), self.top + 1, budget + 1
         value = np.full((rows, width), np.inf)
-        value[0, self.initial] = 0.0
+        value[0, self._starts()] = 0.0
         checkpoints: list[np.ndarray] = []
         value = self._forward(
             value, 0, n, checkpoints=checkpoints if want_path else None, segment=segment
@@ -374,6 +381,7 @@ def cost_floor(
     min_tasks: int = 0,
     max_tasks: int | None = None,
     initial_tasks: int = 0,
+    free_initial: bool = False,
     startup_periods: int = 0,
     method: str = "exact",
     want_plan: bool = True,
@@ -406,6 +414,12 @@ def cost_floor(
         Bounds on the serving count (``max_tasks`` None: the most ever needed).
     initial_tasks : int
         Tasks serving at time 0, billed from then without start-up (a warm start).
+    free_initial : bool
+        Let the schedule start from any count up to ``initial_tasks`` (each warm task costs
+        nothing before time 0). The floor is then a lower bound for runs with any warm start
+        up to ``initial_tasks`` at once (a warm start is not only a saving: a surplus warm
+        task must be held or drained). The plan's cost counts ``min(serving[0],
+        initial_tasks)`` warm tasks.
     startup_periods : int
         The first period a launched task can serve in: no count above ``initial_tasks``
         before it (a task launched at time 0 serves only after its start-up).
@@ -467,11 +481,15 @@ def cost_floor(
         initial=int(initial_tasks),
         first_up=int(startup_periods),
         window=window,
+        free_initial=free_initial,
     )
+
+    def start(path: np.ndarray) -> int:
+        return min(int(path[0]), int(initial_tasks)) if free_initial else int(initial_tasks)
 
     def billed(path: np.ndarray) -> float:
         return schedule_billed_s(
-            path, period_s, startup_s=startup_s, drain_s=drain_s, initial_tasks=initial_tasks
+            path, period_s, startup_s=startup_s, drain_s=drain_s, initial_tasks=start(path)
         )
 
     def n_bad(path: np.ndarray) -> int:
@@ -522,7 +540,7 @@ def cost_floor(
         serving = launches = stops = None
         good_fraction = good_count / n
     else:
-        steps = np.diff(np.concatenate([[int(initial_tasks)], path]))
+        steps = np.diff(np.concatenate([[start(path)], path]))
         serving, launches, stops = path, np.maximum(steps, 0), np.maximum(-steps, 0)
         good_fraction = float(np.mean(path >= need))
     return FloorPlan(
@@ -578,8 +596,7 @@ def floor_inputs(scenario: Any, initial_tasks: int | None = None) -> dict[str, A
       unbounded.
     * ``min_tasks`` 0 (a policy's minimum may be met by tasks still starting), ``max_tasks``
       the scenario's (no more tasks can serve than are desired), ``initial_tasks`` the
-      scenario's warm start unless given (pass the largest of the runs compared: warm tasks
-      are free of start-up).
+      scenario's warm start unless given.
     """
     from sim.fargate import MINIMUM_BILLED_SECONDS, TaskSize
 
@@ -624,15 +641,24 @@ def floor_for_metrics(
     them; ``scenario`` gives the service (start-up, draining, price, limits: see
     :func:`floor_inputs`). ``good_bar`` defaults to the experiment's tuning bar, 0.99.
 
+    The schedule may start from any warm count up to ``initial_tasks`` (default the
+    scenario's), so the floor holds for every run whose warm start is at most that: where
+    the runs of a window start differently (the experiment sizes static's warm start for the
+    peak and the others' for the first minute), pass the largest.
+
     Returns ``floor_cost_usd`` (the lower bound: no fault-free run whose covered fraction,
     :func:`covered_fraction`, reaches ``good_bar`` bills less), ``floor_good_fraction`` (the
-    plan's covered fraction), ``floor_plan_cost_usd`` (the cost of the plan found, equal to
-    the floor or above it by the Lagrangian gap) and ``floor_feasible`` (1.0, or 0.0 when no
+    optimal schedule's covered fraction, at least ``good_bar``), ``floor_plan_cost_usd`` (the
+    same cost: the exact method's plan is optimal) and ``floor_feasible`` (1.0, or 0.0 when no
     schedule reaches the bar; the floor is then that of the fewest bad periods possible).
     """
     demand = np.asarray(metrics["demand_tasks"], dtype=float)
     plan = cost_floor(
-        demand, good_bar=good_bar, want_plan=False, **floor_inputs(scenario, initial_tasks)
+        demand,
+        good_bar=good_bar,
+        want_plan=False,
+        free_initial=True,
+        **floor_inputs(scenario, initial_tasks),
     )
     return {
         "floor_cost_usd": plan.cost_usd,
