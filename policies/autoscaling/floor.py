@@ -20,7 +20,8 @@ deprovisioning). So a schedule costs::
 with ``n[-1] = initial_tasks`` serving at time 0 and billed from then (a warm start: no
 start-up). Tasks still serving at the end are billed up to the end, with no draining, as the
 simulator does. Stopping costs ``min(drain_s, (N - t - 1) x period_s)`` for a stop into period
-``t`` (the draining billed inside the horizon; one period optimistic, see below).
+``t`` (the draining billed inside the horizon; one period optimistic, see below). With
+``free_initial`` the schedule may start from any warm count up to ``initial_tasks``.
 
 Why this is a lower bound on any run
 ------------------------------------
@@ -31,12 +32,16 @@ lies between the least and the most ``s`` takes in period ``t``, so some instant
 the period has ``s(tau_t) = m[t]`` (joining the jumps of ``s`` by ramps); then every rise of
 ``m`` is at least as many tasks turning healthy between ``tau_{t-1}`` and ``tau_t``, each
 billed at least ``startup_s`` before it served, and every fall at least as many tasks
-deregistered, each billed its draining. The run's serving task-seconds are ``sum supply[t] x
-period_s >= sum m[t] x period_s``. So the run bills at least what the schedule ``m`` costs in
-the model above, which is at least the optimum. Every assumption is taken in the floor's
-favour: the smallest start-up and draining the model allows (:func:`floor_for_metrics` states
-each), the cheapest price among the capacity providers, no faults, no tasks that start but
-never serve, the launch limit widened by the spread of start-up times.
+deregistered, each billed its draining. A fall into ``m[t]`` is a deregistration no later than
+the end of period ``t``, so the draining it bills inside the horizon is at least ``min(drain_s,
+(N - t - 1) x period_s)``; a rise into ``m[t]`` is a task healthy by the end of period ``t``,
+launched at least the shortest start-up before, hence no rise before ``startup_periods``. The
+run's serving task-seconds are ``sum supply[t] x period_s >= sum m[t] x period_s``. So the
+run bills at least what the schedule ``m`` costs in the model above, which is at least the
+optimum. Every assumption is taken in the floor's favour: the shortest start-up the model
+allows (:func:`floor_inputs` states each choice), the cheapest price among the capacity
+providers, no faults (a crashed task skips its draining), no tasks that start but never
+serve, the launch limit widened by the spread of start-up times.
 
 Two definitions of a good minute: here a period is good when the serving tasks cover the
 demand (``supply_tasks >= demand_tasks``); the simulator's ``good_minutes_fraction`` asks that
@@ -74,7 +79,7 @@ measured (``method``):
 Measured on 7 days of one-minute periods (10,080) with up to 300 tasks and a noisy daily
 demand (benchmarks/bench_floor.py, figures in the README): at ``good_bar = 1`` both are one DP
 (``B`` is then the fewest bad periods possible, found with a penalty above any schedule's
-cost, which is exact). At 0.99 the Lagrangian bound was 0.06% under the exact optimum but its
+cost, which is exact). At 0.99 the Lagrangian bound was 0.05% under the exact optimum but its
 plan 1.6% over it: the hull is far from the curve there (a bad period saves little unless it
 spares a launch), so the plan it yields is poor. The exact DP is kept as the default, slower
 (B = 100 rows) but exact in both the cost and the plan. A MILP (scipy.optimize.milp) was not
