@@ -1,5 +1,5 @@
-"""The oracle: table-driven arithmetic, just-in-time scale-out in the simulator, and the cost
-floor against other policies on the same seed."""
+"""The oracle: table-driven arithmetic, just-in-time scale-out in the simulator, the cost
+floor against other policies on the same seed, and following the cost floor's plan."""
 
 from __future__ import annotations
 
@@ -10,6 +10,7 @@ import pytest
 from helpers import IDEAL_TIMING, observation
 
 from policies import registry
+from policies.autoscaling.floor import covered_fraction, floor_for_metrics
 from policies.autoscaling.oracle import OraclePolicy
 from policies.base import FutureLoad, Observation
 from sim.scenario import scenario_from_dict
@@ -124,6 +125,9 @@ def test_without_future_load_it_refuses() -> None:
         ({"lead": -1}, "lead"),
         ({"hold": -5}, "hold"),
         ({"lead": "1m"}, "lead"),
+        ({"good_bar": 0}, "good_bar"),
+        ({"good_bar": 1.5}, "good_bar"),
+        ({"good_bar": 0.99, "drain": -1}, "drain"),
     ],
 )
 def test_bad_parameters_are_named(params, name) -> None:
@@ -138,6 +142,8 @@ def test_declares_it_needs_the_future() -> None:
         "interval": 60.0,
         "lead": 0.0,
         "hold": 0.0,
+        "good_bar": None,
+        "drain": 307.0,
     }
 
 
@@ -242,3 +248,71 @@ def test_oracle_is_never_more_expensive_than_a_policy_meeting_the_same_slo(seed:
             assert oracle["cost_usd"] <= s["cost_usd"] * (1 + tol), (name, oracle, s)
     assert compared >= 1  # static sized for the peak always meets the SLO
     assert oracle["good_minutes_fraction"] == 1.0
+
+
+# -- following the cost floor's plan ------------------------------------------------------------
+def _planned_obs(rate: np.ndarray, desired: int, time: float = 0.0) -> Observation:
+    """An observation at ``time`` with one-minute metric periods and the future ``rate``."""
+    from helpers import history
+
+    rate = np.asarray(rate, dtype=float)
+    rate.flags.writeable = False
+    return observation(
+        metrics=history(period_s=60.0),
+        time=time,
+        desired=desired,
+        healthy=desired,
+        min_tasks=1,
+        max_tasks=50,
+        future_load=FutureLoad(1.0, rate, PER_TASK, STARTUP),
+    )
+
+
+def test_following_the_plan_holds_through_a_short_dip() -> None:
+    # 9 tasks needed, then 3 for 5 minutes, then 9 again for 20 minutes. Stopping 6 tasks
+    # and relaunching them costs 6 x (307 + 200) s; keeping them 5 minutes costs 6 x 300 s:
+    # the plan keeps them. The "just enough" rule scales in at once (a relaunch would serve
+    # within the horizon, but the dip is longer than startup + interval).
+    rate = np.concatenate([np.full(60, 900.0), np.full(300, 300.0), np.full(1200, 900.0)])
+    plain = OraclePolicy().decide(_planned_obs(rate, desired=9, time=0.0))
+    policy = OraclePolicy(good_bar=1.0)
+    first = policy.decide(_planned_obs(rate, desired=9, time=0.0))
+    assert first.desired is None, first.reason
+    assert "cost floor plan at good_bar 1" in first.reason
+    assert policy.plan_ is not None and list(policy.plan_[:8]) == [9] * 8
+    # A minute later the plan is reused (the same future, one minute on).
+    again = policy.decide(_planned_obs(rate[60:], desired=9, time=60.0))
+    assert again.desired is None, again.reason
+    assert plain.desired is None  # at t=0 the need is still 9 over the next 260 s
+    later = OraclePolicy().decide(_planned_obs(rate[60:], desired=9, time=60.0))
+    assert later.desired == 3, later.reason
+
+
+def test_following_the_plan_leaves_the_dearest_periods_uncovered() -> None:
+    # One isolated one-minute spike in 100 minutes: at good_bar 0.99 the plan skips it.
+    rate = np.full(6000, 300.0)
+    rate[3000:3060] = 900.0
+    covered = OraclePolicy(good_bar=1.0)
+    skipped = OraclePolicy(good_bar=0.99)
+    obs = _planned_obs(rate, desired=3)
+    covered.decide(obs)
+    skipped.decide(obs)
+    assert covered.plan_.max() == 9 and skipped.plan_.max() == 3
+
+
+def test_the_plan_oracle_in_the_simulator_is_at_or_above_the_floor() -> None:
+    from helpers import policy_scenario
+
+    sc = policy_scenario("4h", arrivals="poisson")
+    rate = _ramp(sc.n_ticks)
+    # Three short spikes of 3 minutes: covering each costs a launch and a drain.
+    for start in (3000, 7000, 11000):
+        rate[start : start + 180] *= 1.8
+    plain = Simulation(sc, rate=rate).run(OraclePolicy())
+    floor99 = Simulation(sc, rate=rate).run(OraclePolicy(good_bar=0.99))
+    for result in (plain, floor99):
+        floor = floor_for_metrics(result.metrics, sc, good_bar=covered_fraction(result.metrics))
+        assert result.summary["cost_usd"] >= floor["floor_cost_usd"]
+    # Allowed 1% of minutes short, the plan skips spikes: it costs less and covers >= 97%.
+    assert floor99.summary["cost_usd"] < plain.summary["cost_usd"]
+    assert covered_fraction(floor99.metrics) >= 0.97
