@@ -145,17 +145,36 @@ def _param_docs(cls: type) -> dict[str, str]:
     return docs
 
 
-def none_meaning(cls: type, param: str) -> str:
-    """What ``param=None`` means for policy class ``cls``, from its docstring: the sentence
-    that starts with "None", else the parameter's whole description."""
+def _plain(text: str) -> str:
+    """Docstring text without reST markup (``x`` and :role:`x` become x)."""
     import re
 
-    text = _param_docs(cls).get(param, "")
-    sentences = re.split(r"(?<=[.;])\s+", text)
-    for sentence in sentences:
-        if sentence.startswith("None"):
-            return sentence.rstrip(".;") + "."
-    return text or "not set (see the policy's docstring)."
+    return re.sub(r":\w+:`~?([^`]+)`", r"\1", text).replace("``", "")
+
+
+#: What None means for a parameter whose docstring does not say it in a "None ..." sentence.
+_NONE_MEANS = {
+    ("step", "min_adjustment_magnitude"): (
+        "None means no minimum: a PercentChangeInCapacity step changes the count by its "
+        "percentage as AWS rounds it (at least 1 task), however small "
+        "(MinAdjustmentMagnitude unset)."
+    ),
+}
+
+
+def none_meaning(name: str, cls: type, param: str) -> str:
+    """What ``param=None`` means for the policy ``name`` (class ``cls``): the clause of its
+    docstring that starts with "None", else an entry of :data:`_NONE_MEANS`, else the
+    parameter's whole description."""
+    import re
+
+    text = _plain(_param_docs(cls).get(param, ""))
+    # The clause that starts with "None" (at the start, or after ". " or "; ") to the end of
+    # its sentence.
+    match = re.search(r"(?:^|(?<=[.;] ))(None\b.*?)(?:\.(?=\s|$)|$)", text)
+    if match:
+        return match.group(1) + "."
+    return _NONE_MEANS.get((name, param)) or text or "not set (see the policy's docstring)."
 
 
 def cmd_policies(args: argparse.Namespace) -> int:
@@ -165,13 +184,13 @@ def cmd_policies(args: argparse.Namespace) -> int:
 
     for name in registry.names():
         cls = registry.policy_class(name)
-        summary = (inspect.getdoc(cls) or "").split("\n")[0]
+        summary = _plain((inspect.getdoc(cls) or "").split("\n")[0])
         defaults = registry.defaults(name)
         print(f"{name}: {summary}")
         print("    " + ", ".join(f"{k}={v!r}" for k, v in defaults.items()))
         for key, value in defaults.items():
             if value is None:
-                print(f"    {key}=None: {none_meaning(cls, key)}")
+                print(f"    {key}=None: {none_meaning(name, cls, key)}")
     return 0
 
 

@@ -334,8 +334,12 @@ def test_policies_explain_every_none() -> None:
                 block = lines[start + 1 : start + 4 + len(registry.defaults(name))]
                 explained = [x for x in block if x.strip().startswith(f"{key}=None:")]
                 assert explained, (name, key)
-                assert "see the policy's docstring" not in explained[0]
-    assert any("target=None: None means 50" in x for x in lines)
+                meaning = explained[0].split(":", 1)[1]
+                assert "None" in meaning and "see the policy's docstring" not in meaning
+    target = next(x for x in lines if "target=None: " in x)
+    assert "None means 50 (%) for a utilisation metric" in target
+    assert "needs an explicit target" in target  # the whole sentence, not cut at ';'
+    assert "``" not in proc.stdout and ":data:" not in proc.stdout
 
 
 def test_version() -> None:
@@ -347,3 +351,36 @@ def test_version() -> None:
 def test_description_does_not_promise_rollout_policies() -> None:
     text = cli("--help").stdout
     assert "autoscaling" in text and "rollout" not in text.lower()
+
+
+# ---------------------------------------------------------------------------------------
+# main(): how each kind of stop becomes an exit status and one line
+# ---------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("raised", "status", "text"),
+    [
+        (KeyboardInterrupt(), 130, "interrupted (Ctrl-C), nothing written"),
+        (None, 130, "interrupted after 3 of 8 runs; kept 3 runs in\nOUT"),
+        (ValueError("seeds must be >= 1,\n got 0"), 2, "seeds must be >= 1, got 0"),
+        (PermissionError(13, "Permission denied", "/x"), 2, "Permission denied: '/x'"),
+    ],
+)
+def test_main_maps_stops_to_one_line_and_a_status(
+    monkeypatch, capsys, raised: BaseException | None, status: int, text: str
+) -> None:
+    from experiments import cli as cli_module
+    from experiments.outputs import Interrupted
+
+    error = raised if raised is not None else Interrupted(text)
+
+    def stopped(args) -> int:
+        raise error
+
+    monkeypatch.setattr(cli_module, "cmd_experiment_autoscaling", stopped)
+    assert cli_module.main(["experiment", "autoscaling", "-q"]) == status
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1
+    assert err.startswith("fargate-lab experiment autoscaling: ")
+    assert " ".join(text.split()) in err
