@@ -17,6 +17,7 @@ import matplotlib
 
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
+import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
 
 from experiments.outputs import check_out_dir, staged_output  # noqa: E402
@@ -128,9 +129,10 @@ def _run_demo(staging: Path, out: Path) -> pd.DataFrame:
             "scaling_actions",
         ]
     ]
-    with pd.option_context("display.width", 140, "display.float_format", "{:.4g}".format):
+    readable = shown.map(_readable)
+    with pd.option_context("display.width", 140):
         print()
-        print(shown.to_string())
+        print(readable.to_string())
     title = plot(results, staging / "demo.png")
     scaling = [label for label, r in results.items() if r.scenario.autoscaler.policy != "static"]
     notes = explain(scaling[-1], results[scaling[-1]]) if scaling else ""
@@ -139,11 +141,22 @@ def _run_demo(staging: Path, out: Path) -> pd.DataFrame:
         f"Scenario: `{SCENARIO.name}`; runs: "
         + "; ".join(f"{k}: `{' '.join(v)}`" for k, v in RUNS.items())
         + "\n\n"
-        + shown.to_markdown(floatfmt=".4g")
+        + readable.to_markdown(colalign=["left"] + ["right"] * len(readable.columns))
         + ("\n\n" + notes if notes else "")
         + "\n\n![load, capacity and p99 latency](demo.png)\n"
     )
     return table
+
+
+def _readable(value: object) -> str:
+    """A table cell: 4 significant digits, never an exponent (60071, not 6.007e+04)."""
+    if isinstance(value, float):
+        if not np.isfinite(value):
+            return str(value)
+        if abs(value) >= 1000:
+            return f"{value:.0f}"
+        return f"{value:.4g}"
+    return str(value)
 
 
 def plot(results: dict[str, _Run], path: Path) -> str:

@@ -63,6 +63,14 @@ def test_explain_without_misses_only_defines_capacity() -> None:
     assert "capacity_rps" in text and "missed" not in text
 
 
+@pytest.mark.parametrize(
+    ("value", "text"),
+    [(60071.25, "60071"), (0.974807, "0.9748"), (35.5512, "35.55"), (211.0, "211"), (1, "1")],
+)
+def test_table_cells_have_no_exponent(value: object, text: str) -> None:
+    assert demo._readable(value) == text
+
+
 def test_demo_writes_a_whole_folder(tmp_path: Path) -> None:
     if not os.environ.get("FARGATE_LAB_TRACE_MIRROR"):
         pytest.skip("no trace mirror: set FARGATE_LAB_TRACE_MIRROR")

@@ -202,6 +202,42 @@ def test_fetch_network_error_suggests_mirror(tmp_path: Path) -> None:
     assert list(tmp_path.iterdir()) == []
 
 
+@pytest.mark.parametrize("from_mirror", [True, False])
+def test_download_cut_midway_gives_the_right_advice(
+    monkeypatch, tmp_path: Path, from_mirror: bool
+) -> None:
+    """A mirror that fails is to be checked; a public URL that fails calls for a mirror."""
+    import sim.trace_fetch
+
+    monkeypatch.delenv("FARGATE_LAB_TRACE_MIRROR", raising=False)
+    folder = tmp_path / "mirror"
+    folder.mkdir()
+    (folder / CATALOG["aws-elb"].filename).write_bytes(b"x" * 100)
+
+    class Cut:
+        length = 100
+
+        def __init__(self, source: str) -> None:
+            self.source = source
+
+        def chunks(self):
+            yield b"x" * 10
+            raise OSError("connection reset by peer")
+
+        def close(self) -> None:
+            pass
+
+    monkeypatch.setattr(sim.trace_fetch, "_Opened", Cut)
+    cache = tmp_path / "cache"
+    with pytest.raises(TraceError) as err:
+        traces.fetch("aws-elb", mirror=folder if from_mirror else None, cache=cache)
+    msg = str(err.value)
+    assert "connection reset by peer" in msg
+    assert ("check the mirror" in msg) == from_mirror
+    assert ("offline, use a mirror: --mirror DIR_OR_URL" in msg) == (not from_mirror)
+    assert list(cache.iterdir()) == []  # the partial download was removed
+
+
 def test_fetch_without_mirror_uses_public_url(monkeypatch, tmp_path: Path) -> None:
     monkeypatch.delenv("FARGATE_LAB_TRACE_MIRROR", raising=False)
     seen: list[str] = []
