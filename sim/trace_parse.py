@@ -36,12 +36,19 @@ _MAX_SLOTS = 50_000_000
 # Catalog parsers
 # ---------------------------------------------------------------------------------------
 
-# NASA-HTTP facts (README of the mirror): two logs joined without a gap.
+# NASA-HTTP facts. The Internet Traffic Archive's page for the logs
+# (https://ita.ee.lbl.gov/html/contrib/NASA-HTTP.html) gives the two logs (July and August
+# 1995, local time -0400) and the outage below. The per-second file, workload.txt in
+# reconfigurable-ml-pipeline/web-service-datasets at the commit pinned in the catalog, holds
+# the two logs' seconds joined without a gap: _NASA_TOTAL values, the first _NASA_JULY_N of
+# them from July (counted in that file; the parser refuses any other length).
 _NASA_TOTAL = 5_059_950
 _NASA_JULY_N = 2_381_546
 _NASA_JULY_START = np.datetime64("1995-07-01T00:00:01", "s")
 _NASA_AUG_START = np.datetime64("1995-08-01T00:00:01", "s")
-# Hurricane Erin: server down, the seconds read 0 but are missing data. [start, end)
+# Hurricane Erin: "from 01/Aug/1995:14:52:01 until 03/Aug/1995:04:36:13 there are no
+# accesses recorded, as the Web server was shut down" (the ITA page above); the seconds read
+# 0 but are missing data. [start, end), widened to whole minutes.
 _NASA_OUTAGE = (
     np.datetime64("1995-08-01T14:52:00", "s"),
     np.datetime64("1995-08-03T04:36:00", "s"),
