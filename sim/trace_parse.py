@@ -48,7 +48,7 @@ _NASA_JULY_START = np.datetime64("1995-07-01T00:00:01", "s")
 _NASA_AUG_START = np.datetime64("1995-08-01T00:00:01", "s")
 # Hurricane Erin: "from 01/Aug/1995:14:52:01 until 03/Aug/1995:04:36:13 there are no
 # accesses recorded, as the Web server was shut down" (the ITA page above); the seconds read
-# 0 but are missing data. [start, end), widened to whole minutes.
+# 0 but are missing data. [start, end), both ends rounded down to the minute.
 _NASA_OUTAGE = (
     np.datetime64("1995-08-01T14:52:00", "s"),
     np.datetime64("1995-08-03T04:36:00", "s"),
