@@ -18,6 +18,7 @@ import os
 import sys
 from collections.abc import Sequence
 from pathlib import Path
+from typing import TextIO
 
 EXIT_BAD_INPUT = 2
 EXIT_INTERRUPTED = 130
@@ -54,7 +55,9 @@ def _use_mirror(mirror: str | None) -> None:
         os.environ[MIRROR_ENV] = str(mirror)
 
 
-def print_summary(summary: dict, out=sys.stdout) -> None:
+def print_summary(summary: dict[str, object], out: TextIO | None = None) -> None:
+    """Print ``summary`` as aligned ``key  value`` lines (values through :func:`_fmt`)."""
+    out = out if out is not None else sys.stdout
     width = max(len(k) for k in summary)
     for key, value in summary.items():
         print(f"{key:<{width}}  {_fmt(value)}", file=out)
