@@ -1,7 +1,12 @@
 """The ``fargate-lab`` command (also ``python -m experiments``).
 
 Subcommands: ``simulate`` (run a scenario), ``traces list`` / ``traces fetch`` (the trace
-catalog), ``demo`` (the demonstration ``make demo`` runs), ``policies`` (the registry).
+catalog), ``demo`` (the demonstration ``make demo`` runs), ``policies`` (the registry),
+``experiment autoscaling``, ``scenario keys`` (every scenario key with its default).
+
+Errors a user can cause are one line on stderr and exit status 2, never a traceback; Ctrl-C
+is one line and exit status 130. Output folders are checked before any work and written
+whole or not at all (:mod:`experiments.outputs`).
 """
 
 from __future__ import annotations
@@ -9,41 +14,74 @@ from __future__ import annotations
 import argparse
 import json
 import math
+import os
 import sys
 from collections.abc import Sequence
 from pathlib import Path
+from typing import TextIO
 
 EXIT_BAD_INPUT = 2
+EXIT_INTERRUPTED = 130
+
+_MIRROR_HELP = (
+    "a folder or http(s) URL holding the catalog trace files "
+    "(default: $FARGATE_LAB_TRACE_MIRROR, else the public URLs)"
+)
 
 
 def _fmt(value: object) -> str:
-    if isinstance(value, float):
-        if math.isnan(value):
-            return "nan"
-        return f"{value:.6g}"
-    return str(value)
+    """A summary value as a person reads it: whole numbers without a fraction or exponent
+    (``58204800``, not ``5.82048e+07``), others with six significant digits, positional."""
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        return str(value)
+    if isinstance(value, int):
+        return str(value)
+    if math.isnan(value) or math.isinf(value):
+        return str(value)
+    if value.is_integer() and abs(value) < 1e18:
+        return str(int(value))
+    if abs(value) >= 1e-4:
+        import numpy as np
+
+        return np.format_float_positional(value, precision=6, fractional=False, trim="-")
+    return f"{value:.6g}"
 
 
-def print_summary(summary: dict, out=sys.stdout) -> None:
+def _use_mirror(mirror: str | None) -> None:
+    """Make ``--mirror`` the trace mirror of this process and of the workers it starts."""
+    if mirror:
+        from sim.traces import MIRROR_ENV
+
+        os.environ[MIRROR_ENV] = str(mirror)
+
+
+def print_summary(summary: dict[str, object], out: TextIO | None = None) -> None:
+    """Print ``summary`` as aligned ``key  value`` lines (values through :func:`_fmt`)."""
+    out = out if out is not None else sys.stdout
     width = max(len(k) for k in summary)
     for key, value in summary.items():
         print(f"{key:<{width}}  {_fmt(value)}", file=out)
 
 
 def cmd_simulate(args: argparse.Namespace) -> int:
-    from sim.scenario import ScenarioError, load_scenario
-    from sim.simulation import run_scenario
-    from sim.traces import TraceError
+    from contextlib import nullcontext
 
-    try:
-        scenario = load_scenario(args.scenario, args.set)
-        result = run_scenario(scenario)
-    except (ScenarioError, TraceError, ValueError) as exc:
-        print(f"fargate-lab simulate: {exc}", file=sys.stderr)
-        return EXIT_BAD_INPUT
+    from experiments.outputs import check_out_dir, staged_output
+    from sim.scenario import load_scenario
+    from sim.simulation import run_scenario
+
+    _use_mirror(args.mirror)
     if args.out:
-        out = result.write(args.out)
-        print(f"wrote metrics, events and summary to {out}", file=sys.stderr)
+        check_out_dir(args.out)  # before the run: a bad --out costs nothing
+    scenario = load_scenario(args.scenario, args.set)
+    # With --out the results are written into a staging folder and moved into place only
+    # when every file is written: a failed or interrupted run leaves --out as it was.
+    with staged_output(args.out) if args.out else nullcontext() as staging:
+        result = run_scenario(scenario)
+        if staging is not None:
+            result.write(staging)
+    if args.out:
+        print(f"wrote metrics, events and summary to {Path(args.out)}", file=sys.stderr)
     if args.json:
         print(json.dumps(result.summary))
     else:
@@ -52,15 +90,19 @@ def cmd_simulate(args: argparse.Namespace) -> int:
 
 
 def cmd_traces_list(args: argparse.Namespace) -> int:
-    from sim.traces import catalog_table
+    from sim.traces import cached_names, catalog_table
 
-    rows = catalog_table()
-    cols = ["name", "format", "resolution", "span", "licence"]
+    cached = cached_names()
+    rows = [{**r, "cached": "yes" if r["name"] in cached else "no"} for r in catalog_table()]
+    cols = ["name", "cached", "format", "resolution", "span", "licence"]
     widths = {c: max(len(c), *(len(str(r[c])) for r in rows)) for c in cols}
-    print("  ".join(c.upper().ljust(widths[c]) for c in cols))
+    print("  ".join(c.upper().ljust(widths[c]) for c in cols).rstrip())
     for r in rows:
-        print("  ".join(str(r[c]).ljust(widths[c]) for c in cols))
+        print("  ".join(str(r[c]).ljust(widths[c]) for c in cols).rstrip())
     if args.verbose:
+        from sim.traces import cache_dir
+
+        print(f"\ncache: {cache_dir()}")
         for r in rows:
             print(f"\n{r['name']}: {r['url']}")
     return 0
@@ -69,71 +111,139 @@ def cmd_traces_list(args: argparse.Namespace) -> int:
 def cmd_traces_fetch(args: argparse.Namespace) -> int:
     import numpy as np
 
-    from sim.traces import TraceError, load_catalog_trace
+    from sim.traces import catalog_entry, load_catalog_trace
 
-    status = 0
-    for name in args.names:
-        try:
-            trace = load_catalog_trace(
-                name, mirror=args.mirror, progress=not args.quiet and sys.stderr.isatty()
-            )
-        except TraceError as exc:
-            print(f"fargate-lab traces fetch: {exc}", file=sys.stderr)
-            status = EXIT_BAD_INPUT
-            continue
+    for name in args.names:  # every name first: nothing is downloaded if one is unknown
+        catalog_entry(name)
+    for name in dict.fromkeys(args.names):
+        trace = load_catalog_trace(
+            name, mirror=args.mirror, progress=not args.quiet and sys.stderr.isatty()
+        )
         missing = int(np.isnan(trace.counts).sum())
         print(
             f"{name}: {len(trace)} intervals of {trace.interval_s:g}s from {trace.start} "
             f"to {trace.end}, {missing} missing"
         )
-    return status
+    return 0
+
+
+def _param_docs(cls: type) -> dict[str, str]:
+    """``name -> description`` from the numpydoc "Parameters" section of ``cls``'s docstring."""
+    import inspect
+    import re
+
+    doc = inspect.getdoc(cls) or ""
+    match = re.search(r"^Parameters\n-+\n(.*?)(?:\n\S[^\n]*\n-+\n|\Z)", doc, re.S | re.M)
+    if not match:
+        return {}
+    docs: dict[str, str] = {}
+    name = None
+    for line in match.group(1).splitlines():
+        head = re.match(r"^(\w+)\s*:", line)
+        if head:
+            name = head.group(1)
+            docs[name] = ""
+        elif name is not None and line.strip():
+            docs[name] = (docs[name] + " " + line.strip()).strip()
+    return docs
+
+
+def _plain(text: str) -> str:
+    """Docstring text without reST markup (``x`` and :role:`x` become x)."""
+    import re
+
+    return re.sub(r":\w+:`~?([^`]+)`", r"\1", text).replace("``", "")
+
+
+#: What None means for a parameter whose docstring does not say it in a "None ..." sentence.
+_NONE_MEANS = {
+    ("step", "min_adjustment_magnitude"): (
+        "None means no minimum: a PercentChangeInCapacity step changes the count by its "
+        "percentage as AWS rounds it (at least 1 task), however small "
+        "(MinAdjustmentMagnitude unset)."
+    ),
+}
+
+
+def none_meaning(name: str, cls: type, param: str) -> str:
+    """What ``param=None`` means for the policy ``name`` (class ``cls``): the clause of its
+    docstring that starts with "None", else an entry of :data:`_NONE_MEANS`, else the
+    parameter's whole description."""
+    import re
+
+    text = _plain(_param_docs(cls).get(param, ""))
+    # The clause that starts with "None" (at the start, or after ". " or "; ") to the end of
+    # its sentence.
+    match = re.search(r"(?:^|(?<=[.;] ))(None\b.*?)(?:\.(?=\s|$)|$)", text)
+    if match:
+        return match.group(1) + "."
+    return _NONE_MEANS.get((name, param)) or text or "not set (see the policy's docstring)."
 
 
 def cmd_policies(args: argparse.Namespace) -> int:
+    import inspect
+
     from policies import registry
 
     for name in registry.names():
-        params = ", ".join(f"{k}={v!r}" for k, v in registry.defaults(name).items())
-        print(f"{name}: {params}")
+        cls = registry.policy_class(name)
+        summary = _plain((inspect.getdoc(cls) or "").split("\n")[0])
+        defaults = registry.defaults(name)
+        print(f"{name}: {summary}")
+        print("    " + ", ".join(f"{k}={v!r}" for k, v in defaults.items()))
+        for key, value in defaults.items():
+            if value is None:
+                print(f"    {key}=None: {none_meaning(name, cls, key)}")
     return 0
 
 
 def cmd_demo(args: argparse.Namespace) -> int:
     from experiments.demo import run_demo
 
-    try:
-        run_demo(Path(args.out), mirror=args.mirror)
-    except ValueError as exc:
-        print(f"fargate-lab demo: {exc}", file=sys.stderr)
-        return EXIT_BAD_INPUT
+    run_demo(Path(args.out), mirror=args.mirror)
     return 0
 
 
 def cmd_experiment_autoscaling(args: argparse.Namespace) -> int:
     from experiments.autoscaling import POLICIES, TRACES, run_experiment
+    from experiments.outputs import check_out_dir
 
-    try:
-        run_experiment(
-            Path(args.out),
-            traces=args.traces or list(TRACES),
-            policies=args.policies or list(POLICIES),
-            seeds=range(1, args.seeds + 1),
-            days=args.days,
-            window_step=args.window_step,
-            workers=args.workers,
-            progress=not args.quiet,
-        )
-    except ValueError as exc:
-        print(f"fargate-lab experiment autoscaling: {exc}", file=sys.stderr)
-        return EXIT_BAD_INPUT
+    _use_mirror(args.mirror)
+    check_out_dir(args.out)  # before any tuning or run
+    run_experiment(
+        Path(args.out),
+        traces=args.traces or list(TRACES),
+        policies=args.policies or list(POLICIES),
+        seeds=range(1, args.seeds + 1),
+        days=args.days,
+        window_step=args.window_step,
+        workers=args.workers,
+        progress=not args.quiet,
+    )
+    return 0
+
+
+def cmd_scenario_keys(args: argparse.Namespace) -> int:
+    from experiments.scenario_keys import scenario_keys
+
+    rows = scenario_keys()
+    if args.json:
+        print(json.dumps(rows, indent=1))
+        return 0
+    for r in rows:
+        doc = f"  {r['doc']}" if r["doc"] else ""
+        default = "required" if r["default"] == "required" else f"default {r['default']}"
+        print(f"{r['key']}  ({r['type']}, {default}){doc}")
     return 0
 
 
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="fargate-lab",
-        description="Simulate ECS services on Fargate and test scaling and rollout policies.",
+        description="Simulate Amazon ECS services on Fargate and test autoscaling policies "
+        "against synthetic and real request traces.",
     )
+    parser.add_argument("--version", action="version", version=f"%(prog)s {_version()}")
     sub = parser.add_subparsers(dest="command", required=True)
 
     p = sub.add_parser("simulate", help="run one scenario and print its summary")
@@ -147,6 +257,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     p.add_argument("--out", help="write metrics.parquet, events.parquet, summary.json here")
     p.add_argument("--json", action="store_true", help="print the summary as one JSON object")
+    p.add_argument("--mirror", metavar="DIR_OR_URL", help=_MIRROR_HELP)
     p.set_defaults(func=cmd_simulate)
 
     t = sub.add_parser("traces", help="the catalog of public request traces")
@@ -156,11 +267,7 @@ def build_parser() -> argparse.ArgumentParser:
     tl.set_defaults(func=cmd_traces_list)
     tf = tsub.add_parser("fetch", help="download, verify and parse traces into the cache")
     tf.add_argument("names", nargs="+", metavar="NAME")
-    tf.add_argument(
-        "--mirror",
-        help="a folder or http(s) URL holding the catalog files "
-        "(default: $FARGATE_LAB_TRACE_MIRROR, else the public URLs)",
-    )
+    tf.add_argument("--mirror", metavar="DIR_OR_URL", help=_MIRROR_HELP)
     tf.add_argument("-q", "--quiet", action="store_true", help="no progress bar")
     tf.set_defaults(func=cmd_traces_fetch)
 
@@ -185,19 +292,68 @@ def build_parser() -> argparse.ArgumentParser:
     ea.add_argument("--traces", nargs="+", metavar="NAME", help="subset of the catalog")
     ea.add_argument("--policies", nargs="+", metavar="NAME", help="subset of the policies")
     ea.add_argument("--workers", type=int, help="processes (default: CPU count)")
+    ea.add_argument("--mirror", metavar="DIR_OR_URL", help=_MIRROR_HELP)
     ea.add_argument("-q", "--quiet", action="store_true", help="no progress bars")
     ea.set_defaults(func=cmd_experiment_autoscaling)
 
     d = sub.add_parser("demo", help="the demonstration run by `make demo`")
     d.add_argument("--out", default="demo-output", help="folder for the report and figure")
-    d.add_argument("--mirror", help="trace mirror (default: $FARGATE_LAB_TRACE_MIRROR)")
+    d.add_argument("--mirror", metavar="DIR_OR_URL", help=_MIRROR_HELP)
     d.set_defaults(func=cmd_demo)
+
+    sc = sub.add_parser("scenario", help="about scenario files")
+    scsub = sc.add_subparsers(dest="scenario_command", required=True)
+    sk = scsub.add_parser(
+        "keys", help="every scenario key (section.key) with its type, default and documentation"
+    )
+    sk.add_argument("--json", action="store_true", help="print a JSON list of the keys")
+    sk.set_defaults(func=cmd_scenario_keys)
     return parser
 
 
+def _version() -> str:
+    from importlib.metadata import PackageNotFoundError, version
+
+    try:
+        return version("fargate-lab")
+    except PackageNotFoundError:  # run from a source tree that was never installed
+        return "unknown (not installed)"
+
+
+def _command_name(args: argparse.Namespace) -> str:
+    words = ["fargate-lab", args.command]
+    for attr in ("traces_command", "experiment", "scenario_command"):
+        if getattr(args, attr, None):
+            words.append(getattr(args, attr))
+    return " ".join(words)
+
+
+def _one_line(message: object) -> str:
+    return " ".join(str(message).split())
+
+
 def main(argv: Sequence[str] | None = None) -> int:
+    """Run the command line; return the exit status (0, 2 for bad input, 130 for Ctrl-C).
+
+    Errors a user can cause (a bad scenario, trace, option or output folder: ValueError and
+    its subclasses, and OSError) print one line on stderr naming the problem, with no
+    traceback. Ctrl-C prints what was kept (nothing, unless the command says otherwise).
+    """
+    from experiments.outputs import Interrupted
+
     args = build_parser().parse_args(argv)
-    return int(args.func(args))
+    name = _command_name(args)
+    try:
+        return int(args.func(args))
+    except Interrupted as exc:
+        print(f"{name}: {_one_line(exc)}", file=sys.stderr)
+        return int(getattr(exc, "exit_status", EXIT_INTERRUPTED))
+    except KeyboardInterrupt:
+        print(f"{name}: interrupted (Ctrl-C), nothing written", file=sys.stderr)
+        return EXIT_INTERRUPTED
+    except (ValueError, OSError) as exc:
+        print(f"{name}: {_one_line(exc)}", file=sys.stderr)
+        return EXIT_BAD_INPUT
 
 
 if __name__ == "__main__":  # pragma: no cover

@@ -106,19 +106,24 @@ class _Opened:
         self.stream.close()
 
 
+def _hint(public: bool) -> str:
+    """The advice after a failed download: a mirror when the public URL failed, else a look
+    at the mirror that did."""
+    if public:
+        return (
+            f"; if this machine is offline, use a mirror: --mirror DIR_OR_URL or "
+            f"{MIRROR_ENV}=DIR_OR_URL"
+        )
+    return f"; check the mirror (--mirror / {MIRROR_ENV})"
+
+
 def _open_source(name: str, source: str, *, public: bool) -> _Opened:
     try:
         return _Opened(source)
     except (urllib.error.URLError, OSError, ValueError) as exc:
         reason = getattr(exc, "reason", None) or exc
-        hint = (
-            f"; if this machine is offline, use a mirror: --mirror DIR_OR_URL or "
-            f"{MIRROR_ENV}=DIR_OR_URL"
-            if public
-            else f"; check the mirror (--mirror / {MIRROR_ENV})"
-        )
         raise TraceError(
-            f"could not download trace {name!r} from {source}: {reason}{hint}"
+            f"could not download trace {name!r} from {source}: {reason}{_hint(public)}"
         ) from exc
 
 
@@ -151,8 +156,7 @@ def _download(
                     bar.update(len(block))
             except (urllib.error.URLError, OSError, TimeoutError) as exc:
                 raise TraceError(
-                    f"could not download trace {name!r} from {source}: {exc}; "
-                    f"use a mirror: --mirror DIR_OR_URL or {MIRROR_ENV}=DIR_OR_URL"
+                    f"could not download trace {name!r} from {source}: {exc}{_hint(public)}"
                 ) from exc
         actual = h.hexdigest()
         if expected is not None and actual != expected:

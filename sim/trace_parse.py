@@ -14,6 +14,7 @@ import os
 import re
 import tarfile
 import tempfile
+import zipfile
 from pathlib import Path
 from typing import Any
 
@@ -35,12 +36,19 @@ _MAX_SLOTS = 50_000_000
 # Catalog parsers
 # ---------------------------------------------------------------------------------------
 
-# NASA-HTTP facts (README of the mirror): two logs joined without a gap.
+# NASA-HTTP facts. The Internet Traffic Archive's page for the logs
+# (https://ita.ee.lbl.gov/html/contrib/NASA-HTTP.html) gives the two logs (July and August
+# 1995, local time -0400) and the outage below. The per-second file, workload.txt in
+# reconfigurable-ml-pipeline/web-service-datasets at the commit pinned in the catalog, holds
+# the two logs' seconds joined without a gap: _NASA_TOTAL values, the first _NASA_JULY_N of
+# them from July (counted in that file; the parser refuses any other length).
 _NASA_TOTAL = 5_059_950
 _NASA_JULY_N = 2_381_546
 _NASA_JULY_START = np.datetime64("1995-07-01T00:00:01", "s")
 _NASA_AUG_START = np.datetime64("1995-08-01T00:00:01", "s")
-# Hurricane Erin: server down, the seconds read 0 but are missing data. [start, end)
+# Hurricane Erin: "from 01/Aug/1995:14:52:01 until 03/Aug/1995:04:36:13 there are no
+# accesses recorded, as the Web server was shut down" (the ITA page above); the seconds read
+# 0 but are missing data. [start, end), both ends rounded down to the minute.
 _NASA_OUTAGE = (
     np.datetime64("1995-08-01T14:52:00", "s"),
     np.datetime64("1995-08-03T04:36:00", "s"),
@@ -103,7 +111,12 @@ def parse_catalog_file(entry: CatalogEntry, path: Path) -> Trace:
 
 
 def load_parsed(npz: Path, entry: CatalogEntry) -> Trace | None:
-    """The trace cached in ``npz`` for ``entry``, or None if absent, unreadable or stale."""
+    """The trace cached in ``npz`` for ``entry``, or None if absent, unreadable or stale.
+
+    Unreadable includes a truncated or corrupt file (``zipfile.BadZipFile``, as a write cut
+    short by a crash would leave it, although :func:`save_parsed` writes atomically): the
+    caller then parses the trace again and rewrites the cache.
+    """
     try:
         with np.load(npz, allow_pickle=False) as z:
             if str(z["sha256"]) != entry.sha256 or int(z["version"]) != _PARSED_CACHE_VERSION:
@@ -115,7 +128,7 @@ def load_parsed(npz: Path, entry: CatalogEntry) -> Trace | None:
                 counts=z["counts"],
                 source=entry.name,
             )
-    except (OSError, KeyError, ValueError, EOFError):
+    except (OSError, KeyError, ValueError, EOFError, zipfile.BadZipFile):
         return None
 
 
@@ -156,25 +169,32 @@ def _pick_column(
     preferred: tuple[str, ...],
     exclude: str | None,
     path: str,
+    what: str,
 ) -> str:
-    """The named column, else the first preferred name present, else the first other one."""
+    """The named column, else the first of the usual names present (case-insensitive).
+
+    No guessing beyond the usual names: when none is present the file is refused with the
+    columns found, and the caller is told to name the column (``what`` is ``"time"`` or
+    ``"value"``: the ``time_column`` / ``value_column`` argument and scenario key).
+    """
     present = ", ".join(repr(c) for c in columns)
     if wanted is not None:
         if wanted in columns:
             return wanted
         raise TraceError(f"{path}: column {wanted!r} not found; columns present: {present}")
-    candidates = [c for c in columns if c != exclude]
     lower: dict[str, str] = {}
-    for c in candidates:
-        lower.setdefault(c.lower(), c)
+    for c in columns:
+        if c != exclude:
+            lower.setdefault(c.lower(), c)
     for cand in preferred:
         if cand in lower:
             return lower[cand]
-    if not candidates:
-        raise TraceError(
-            f"{path}: need a timestamp column and a value column; columns present: {present}"
-        )
-    return candidates[0]
+    kind = "timestamp" if what == "time" else "count"
+    raise TraceError(
+        f"{path}: no {kind} column among the usual names ({', '.join(preferred)}); "
+        f"columns present: {present}; name it with {what}_column (traffic.{what}_column in "
+        "a scenario)"
+    )
 
 
 def _line(row: int | np.integer[Any]) -> int:
@@ -191,7 +211,13 @@ def _parse_times(raw: pd.Series, path: str, column: str) -> np.ndarray:
         raise TraceError(f"{path}, line {_line(row)}: empty timestamp in column {column!r}")
 
     numeric = text.str.fullmatch(_NUMBER_RE.pattern).to_numpy(dtype=bool)
-    if numeric.all():  # epoch seconds
+    if numeric.sum() * 2 > numeric.size:  # mostly numbers: epoch seconds
+        if not numeric.all():  # the odd one out is the bad row, not the first number
+            row = raw.index[int(np.argmin(numeric))]
+            raise TraceError(
+                f"{path}, line {_line(row)}: cannot parse timestamp {raw[row]!r} in column "
+                f"{column!r} (the other rows are epoch seconds)"
+            )
         secs = pd.to_numeric(text).to_numpy(dtype=np.float64)
         frac = secs != np.rint(secs)
         if frac.any():
@@ -277,8 +303,8 @@ def _read_csv(
 
     df.columns = [str(c).strip() for c in df.columns]
     columns = list(df.columns)
-    tcol = _pick_column(columns, time_column, _TIME_NAMES, None, where)
-    vcol = _pick_column(columns, value_column, _VALUE_NAMES, tcol, where)
+    tcol = _pick_column(columns, time_column, _TIME_NAMES, None, where, "time")
+    vcol = _pick_column(columns, value_column, _VALUE_NAMES, tcol, where, "value")
     if vcol == tcol:
         raise TraceError(f"{where}: time and value column are both {tcol!r}")
 
@@ -360,16 +386,17 @@ def read_csv_trace(
     """Read a CSV of request counts per interval into a :class:`Trace`.
 
     Columns: ``time_column`` defaults to the first of timestamp, time, period, date,
-    datetime present (case-insensitive), else the first column; ``value_column`` to the
-    first of value, count, requests, rps present, else the first other column.
-    Timestamps are ISO 8601 strings (timezone-aware ones are converted to UTC, then made
-    naive) or epoch seconds, in whole seconds. The resolution is the most common step
+    datetime present (case-insensitive); ``value_column`` to the first of value, count,
+    requests, rps present. When no usual name is present and the column is not named,
+    the file is refused with the columns found (no guess). Timestamps are ISO 8601 strings
+    (timezone-aware ones are converted to UTC, then made naive) or epoch seconds (when most
+    rows are numbers; any other row is then the bad one), in whole seconds. The resolution is the most common step
     between consecutive timestamps; the grid starts at the first timestamp, and intervals
     without a row are NaN. Each row must sit on the grid, unless ``snap=True`` which puts
     each row in its nearest slot.
 
     Raises :class:`TraceError` naming the file and line (header = line 1) or column for:
-    an empty file or no data rows, a missing column, an unparsable timestamp, unsorted or
+    an empty file or no data rows, a missing or unrecognised column, an unparsable timestamp, unsorted or
     duplicate timestamps, negative values, and empty, NaN or non-numeric values.
     """
     return _read_csv(

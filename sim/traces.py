@@ -38,6 +38,8 @@ __all__ = [
     "Trace",
     "TraceError",
     "cache_dir",
+    "cached_names",
+    "catalog_entry",
     "catalog_table",
     "default_mirror",
     "fetch",
@@ -45,6 +47,13 @@ __all__ = [
     "load_trace",
     "read_csv_trace",
 ]
+
+
+def cached_names(cache: Path | None = None) -> set[str]:
+    """Names of the catalog traces whose file is in the cache folder (default
+    :func:`cache_dir`). Presence only: the checksum is verified when the trace is used."""
+    folder = Path(cache) if cache is not None else cache_dir()
+    return {e.name for e in CATALOG.values() if (folder / e.filename).is_file()}
 
 
 def load_catalog_trace(

@@ -202,6 +202,42 @@ def test_fetch_network_error_suggests_mirror(tmp_path: Path) -> None:
     assert list(tmp_path.iterdir()) == []
 
 
+@pytest.mark.parametrize("from_mirror", [True, False])
+def test_download_cut_midway_gives_the_right_advice(
+    monkeypatch, tmp_path: Path, from_mirror: bool
+) -> None:
+    """A mirror that fails is to be checked; a public URL that fails calls for a mirror."""
+    import sim.trace_fetch
+
+    monkeypatch.delenv("FARGATE_LAB_TRACE_MIRROR", raising=False)
+    folder = tmp_path / "mirror"
+    folder.mkdir()
+    (folder / CATALOG["aws-elb"].filename).write_bytes(b"x" * 100)
+
+    class Cut:
+        length = 100
+
+        def __init__(self, source: str) -> None:
+            self.source = source
+
+        def chunks(self):
+            yield b"x" * 10
+            raise OSError("connection reset by peer")
+
+        def close(self) -> None:
+            pass
+
+    monkeypatch.setattr(sim.trace_fetch, "_Opened", Cut)
+    cache = tmp_path / "cache"
+    with pytest.raises(TraceError) as err:
+        traces.fetch("aws-elb", mirror=folder if from_mirror else None, cache=cache)
+    msg = str(err.value)
+    assert "connection reset by peer" in msg
+    assert ("check the mirror" in msg) == from_mirror
+    assert ("offline, use a mirror: --mirror DIR_OR_URL" in msg) == (not from_mirror)
+    assert list(cache.iterdir()) == []  # the partial download was removed
+
+
 def test_fetch_without_mirror_uses_public_url(monkeypatch, tmp_path: Path) -> None:
     monkeypatch.delenv("FARGATE_LAB_TRACE_MIRROR", raising=False)
     seen: list[str] = []
@@ -331,6 +367,42 @@ def test_stale_parsed_cache_is_rebuilt(mirror: Path, tmp_path: Path) -> None:
         assert str(z["sha256"]) == CATALOG["aws-elb"].sha256
 
 
+@pytest.mark.parametrize("keep", [0, 1000, "half"])
+def test_truncated_parsed_cache_is_rebuilt(mirror: Path, tmp_path: Path, keep) -> None:
+    """An interrupted write leaves a cut .npz (zipfile.BadZipFile): parse again, rewrite."""
+    first = traces.load_catalog_trace("aws-elb", mirror=mirror, cache=tmp_path)
+    npz = tmp_path / "aws-elb.npz"
+    data = npz.read_bytes()
+    npz.write_bytes(data[: len(data) // 2 if keep == "half" else keep])
+    again = traces.load_catalog_trace("aws-elb", mirror=mirror, cache=tmp_path)
+    np.testing.assert_array_equal(again.counts, first.counts)
+    assert npz.read_bytes() == data  # rewritten whole
+    assert not list(tmp_path.glob(".*.part"))  # no temporary file left
+
+
+def test_cache_files_are_written_atomically(mirror: Path, tmp_path: Path, monkeypatch) -> None:
+    """Downloads and the parsed cache go to a temporary file in the cache folder, then
+    os.replace: the final name never holds a partial file."""
+    import sim.trace_fetch
+    import sim.trace_parse
+
+    replaced: list[tuple[Path, Path]] = []
+    real_replace = os.replace
+
+    def spy(src, dst) -> None:
+        replaced.append((Path(src), Path(dst)))
+        assert not Path(dst).exists() or Path(dst).stat().st_size > 0
+        real_replace(src, dst)
+
+    monkeypatch.setattr(sim.trace_fetch.os, "replace", spy)
+    monkeypatch.setattr(sim.trace_parse.os, "replace", spy)
+    traces.load_catalog_trace("aws-elb", mirror=mirror, cache=tmp_path)
+    targets = {dst.name for _, dst in replaced}
+    assert {CATALOG["aws-elb"].filename, "aws-elb.npz"} <= targets
+    for src, dst in replaced:
+        assert src.parent == dst.parent and src.name.startswith(f".{dst.name}.")
+
+
 def test_load_trace_catalog_name_and_path(mirror: Path, module_cache: Path, tmp_path: Path):
     assert traces.load_trace("aws-elb", mirror=mirror, cache=module_cache).name == "aws-elb"
     _write(tmp_path, "timestamp,value\n2024-01-01 00:00:00,1\n2024-01-01 00:01:00,2\n")
@@ -370,13 +442,17 @@ def test_csv_epoch_seconds_and_column_inference(tmp_path: Path) -> None:
     np.testing.assert_array_equal(tr.counts, [1, 2, np.nan, 4])
 
 
-def test_csv_fallback_and_named_columns(tmp_path: Path) -> None:
-    path = _write(tmp_path, "when,hits,other\n2024-01-01T00:00:00Z,1,9\n2024-01-01T00:00:10Z,2,8\n")
-    tr = traces.read_csv_trace(path)  # first column, then the first other one
-    np.testing.assert_array_equal(tr.counts, [1, 2])
-    assert tr.interval_s == 10.0
-    tr = traces.read_csv_trace(path, time_column="when", value_column="other")
+def test_csv_unusual_column_names_are_refused_unless_named(tmp_path: Path) -> None:
+    path = _write(tmp_path, "when,foo,bar\n2024-01-01T00:00:00Z,1,9\n2024-01-01T00:00:10Z,2,8\n")
+    msg = _error(path)  # no guess: 'foo' is not silently taken as the count
+    assert "no timestamp column" in msg and "'when', 'foo', 'bar'" in msg
+    assert "time_column" in msg
+    msg = _error(path, time_column="when")
+    assert "no count column" in msg and "'when', 'foo', 'bar'" in msg
+    assert "value_column" in msg
+    tr = traces.read_csv_trace(path, time_column="when", value_column="bar")
     np.testing.assert_array_equal(tr.counts, [9, 8])
+    assert tr.interval_s == 10.0
 
 
 def test_csv_blank_lines_keep_line_numbers(tmp_path: Path) -> None:
@@ -416,13 +492,27 @@ def test_csv_missing_named_column(tmp_path: Path) -> None:
 
 def test_csv_single_column(tmp_path: Path) -> None:
     msg = _error(_write(tmp_path, "timestamp\n2024-01-01 00:00:00\n"))
-    assert "value column" in msg and "'timestamp'" in msg
+    assert "no count column" in msg and "'timestamp'" in msg
 
 
 def test_csv_bad_timestamp(tmp_path: Path) -> None:
     path = _write(tmp_path, "timestamp,value\n" + GOOD_ROWS + "yesterday noon,3\n")
     msg = _error(path)
     assert "line 4" in msg and "'yesterday noon'" in msg and "timestamp" in msg
+
+
+def test_csv_bad_timestamp_among_epoch_seconds_names_its_line(tmp_path: Path) -> None:
+    rows = "".join(f"{1_700_000_000 + 60 * i},5\n" for i in range(10))
+    path = _write(tmp_path, "timestamp,value\n" + rows + "notatime,5\n")  # line 12
+    msg = _error(path)
+    assert "line 12" in msg and "'notatime'" in msg
+    assert "1700000000" not in msg
+
+
+def test_csv_epoch_second_among_iso_rows_names_its_line(tmp_path: Path) -> None:
+    path = _write(tmp_path, "timestamp,value\n" + GOOD_ROWS + "1700000000,3\n")
+    msg = _error(path)
+    assert "line 4" in msg and "'1700000000'" in msg
 
 
 def test_csv_unsorted(tmp_path: Path) -> None:
