@@ -172,9 +172,9 @@ class TargetTrackingPolicy(BasePolicy):
     disable_scale_in : bool, default False
         DisableScaleIn: never remove tasks.
     scale_in_max_fraction : float or None, default None
-        Not an AWS setting: AWS documents no cap on one scale-in, so the default is none
-        (the proportional adjustment). A number caps one scale-in at that fraction of the
-        current desired count (at least one task), for sensitivity studies.
+        None means no cap (the proportional adjustment): AWS documents no cap on one
+        scale-in, so this is not an AWS setting. A number caps one scale-in at that fraction
+        of the current desired count (at least one task), for sensitivity studies.
     interval : float, default 60
         Seconds between decisions (the alarm evaluation cadence).
     """
