@@ -30,12 +30,16 @@ commit a445dab1beeb7b36d2e98d06946c5c98335e12dd unless noted:
   summary); groups without a weight share ``100 - sum(weights)`` equally; the summary is the
   weighted sum rounded to 2 decimals (half up); any critical metric not Pass, or 50 % or more
   of the metrics Nodata, makes the score 0 ("Canary Failed: ...").
-- ``.../classifiers/score/ThresholdScoreClassifier.scala``: Pass when score >= pass
+- ``.../scorers/ScoringHelper.scala`` (commit 1b154b06): group weights from the canary
+  config, WeightedSumScorer, then ThresholdScoreClassifier(pass, marginal).
+- ``.../classifiers/score/ThresholdScoreClassifier.scala`` (commit 5344e21b): Pass when score >= pass
   threshold, Marginal when >= marginal threshold, else Fail.
 - ``.../detectors/IQRDetector.scala`` (commit 5344e21b): fences ``p25 - 3 IQR`` and ``p75 + 3
   IQR`` widened to the 1st and 99th percentiles; percentiles are Apache Commons Math's
   ``StatUtils.percentile`` (the legacy estimate: position ``p (n + 1) / 100``).
-- ``.../stats/EffectSizes.scala``: ``meanRatio`` = mean(experiment) / mean(control).
+- ``.../preprocessing/Transforms.scala`` (commit b40ec5a3): removeNaNs, replaceNaNs (by 0.0),
+  removeOutliers.
+- ``.../stats/EffectSizes.scala`` (commit 3f7ed701): ``meanRatio`` = mean(experiment) / mean(control).
 - The interval: :mod:`policies.rollout.mannwhitney`, R's ``wilcox.test(conf.int = TRUE)``
   (the brief's reference; Kayenta's own ``kayenta-mannwhitney/.../MannWhitney.scala`` at
   commit acff987c always takes the normal approximation: ``exact=False`` reproduces it).

@@ -23,8 +23,11 @@ values; the exact interval is used only when there are no ties in the pooled ran
 
 Kayenta's own port (spinnaker/kayenta, ``kayenta-mannwhitney/.../MannWhitney.scala``, read at
 spinnaker/spinnaker commit acff987c57cd) always uses the normal approximation and keeps the
-continuity correction in the estimate; ``exact=False`` gives its interval (the estimate may
-differ by less than the root tolerance). Earlier Kayenta versions called R itself (RServe).
+continuity correction in the estimate; ``exact=False`` gives R's normal-approximation
+interval, the one that port computes (its estimate, with the correction, can differ from R's).
+Earlier Kayenta versions called R itself: ``wilcox.test(experimentData, controlData,
+conf.int=TRUE, mu=..., conf.level=...)`` (``kayenta-mannwhitney/.../MannWhitneyR.scala``,
+spinnaker/kayenta commit aacb885c3be4), which is what the default ``exact=None`` reproduces.
 """
 
 from __future__ import annotations
