@@ -32,6 +32,10 @@ Rules (*choice* marks what AWS leaves open):
   otherwise ``pass`` when the last state is OK (not in ALARM so far: how long to bake is the
   rollout strategy's business), ``inconclusive`` when it is INSUFFICIENT_DATA, ``running``
   before the first evaluation of the deployment.
+* A new target group has no datapoint before its revision takes traffic: with ``breaching``
+  those periods breach, so an alarm on the canary whose range reaches back before
+  ``canary_start`` goes to ALARM at once (as a real alarm created with the target group
+  would); use ``notBreaching`` or ``missing`` there.
 * ``target_group``: ``canary``, ``baseline`` or ``total`` (both target groups' counts
   summed, the whole service's view; counts and ErrorRate only).
 """

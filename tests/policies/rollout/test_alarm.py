@@ -125,3 +125,13 @@ def test_total_combines_both_target_groups():
 def test_bad_parameters_name_the_key(params, key):
     with pytest.raises(registry.AnalysisError, match=key):
         registry.make("alarm", **params)
+
+
+def test_breaching_counts_the_periods_before_a_new_target_group_existed():
+    inp = series_input(traffic([M, M, M, 0, 0, 0]), canary_start=180.0)
+    breaching = AlarmAnalysis(
+        treat_missing_data="breaching", evaluation_periods=3, datapoints_to_alarm=2
+    )
+    v = breaching.evaluate(inp)
+    assert v.status == "fail" and "ALARM at the period starting 180" in v.reason
+    assert breaching.set_params(treat_missing_data="notBreaching").evaluate(inp).status == "pass"
