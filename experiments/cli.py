@@ -192,6 +192,9 @@ def build_parser() -> argparse.ArgumentParser:
     d.add_argument("--out", default="demo-output", help="folder for the report and figure")
     d.add_argument("--mirror", help="trace mirror (default: $FARGATE_LAB_TRACE_MIRROR)")
     d.set_defaults(func=cmd_demo)
+    from experiments.ecs_cli import add_ecs_parser  # fargate-lab ecs ... (issue 7)
+
+    add_ecs_parser(sub)
     return parser
 
 
