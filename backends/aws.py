@@ -111,6 +111,24 @@ def snake(operation: str) -> str:
     return re.sub(r"(?<=[a-z0-9])(?=[A-Z])", "_", operation).lower()
 
 
+_SESSIONS: dict[tuple[str | None, str | None], Any] = {}
+
+
+def _session(profile: str | None, region: str | None) -> Any:
+    """One boto3 session per (profile, region) in a process: its loader parses each service
+    model once, which is most of the cost of making a client."""
+    key = (profile, region)
+    if key not in _SESSIONS:
+        import boto3
+        from botocore.exceptions import ProfileNotFound
+
+        try:
+            _SESSIONS[key] = boto3.session.Session(profile_name=profile, region_name=region)
+        except ProfileNotFound as exc:
+            raise AwsError(f"--profile: {exc}") from None
+    return _SESSIONS[key]
+
+
 class AwsClients:
     """Lazily created boto3 clients for one region/profile/endpoint.
 
@@ -147,15 +165,7 @@ class AwsClients:
     @property
     def session(self) -> Any:
         if self._session is None:
-            import boto3
-            from botocore.exceptions import ProfileNotFound
-
-            try:
-                self._session = boto3.session.Session(
-                    profile_name=self.profile, region_name=self.region
-                )
-            except ProfileNotFound as exc:
-                raise AwsError(f"--profile: {exc}") from None
+            self._session = _session(self.profile, self.region)
         return self._session
 
     def client(self, service: str) -> Any:

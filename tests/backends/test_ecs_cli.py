@@ -172,8 +172,9 @@ def test_high_resolution_target_tracking_exports_its_metric(svc, moto, tmp_path,
 
 
 @pytest.mark.xfail(
-    reason="moto does not support PredictiveScaling policies (PutScalingPolicy returns an error)",
-    strict=False,
+    reason="moto rejects PutScalingPolicy with PolicyType PredictiveScaling (ValidationException "
+    "listing PredictiveScaling among the allowed values); AWS accepts it",
+    strict=True,
 )
 def test_predictive_export_is_stored(svc, moto, tmp_path, capsys):
     path = write_scenario(tmp_path, 'policy = "predictive"\nload_metric = "CPUUtilization"')
