@@ -500,6 +500,7 @@ def cmd_run(args: argparse.Namespace) -> int:
     try:
         scenario = load_scenario(args.scenario, args.set)
         until = None if args.for_ is None else parse_duration(args.for_)
+        history = parse_duration(args.history)
     except (ScenarioError, ValueError) as exc:
         raise InputError(str(exc)) from None
     svc = scenario.service
@@ -511,6 +512,7 @@ def cmd_run(args: argparse.Namespace) -> int:
         capacity_rps=svc.capacity_rps,
         period=int(scenario.run.metrics_period),
         publication_delay=scenario.run.publication_delay,
+        history=history,
         max_step=args.max_step,
         guard=WriteRateGuard(max_writes=args.max_writes_per_minute),
         dry_run=not args.apply,
@@ -680,6 +682,12 @@ def add_ecs_parser(sub: Any) -> None:
     p.add_argument("--set", action="append", default=[], metavar="SECTION.KEY=VALUE")
     p.add_argument("--out", default="ecs-decisions.parquet", help="decision log (Parquet)")
     p.add_argument("--max-step", type=int, default=10, help="largest change per decision (10)")
+    p.add_argument(
+        "--history",
+        default="3h",
+        metavar="DURATION",
+        help="metrics each observation reads (3h; predictive and learned want days)",
+    )
 
     p = add(
         "export",

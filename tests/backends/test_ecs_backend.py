@@ -8,6 +8,7 @@ from datetime import UTC, datetime
 
 import numpy as np
 import pytest
+from helpers import history, observation
 
 from backends.aws import AwsClients, AwsError, GuardrailError, InputError, WriteRateGuard
 from backends.base import Controller, WallClock
@@ -182,8 +183,14 @@ def test_target_tracking_step_sends_the_simulators_decision(world) -> None:
     clients._clients.clear()
     backend = make_backend(clients, VirtualTime(now), history=900.0, min_tasks=1, max_tasks=20)
     obs = backend.observe()
-    expected = TargetTrackingPolicy(target=50.0).decide(obs)
+    assert obs.metrics["CPUUtilization"][-5:].tolist() == [80.0] * 5
+    # the simulator's observation of the same metrics (tests/helpers.py builds it as
+    # SimBackend does) and the same policy
+    cpu = obs.metrics["CPUUtilization"]
+    sim_obs = observation(metrics=history(CPUUtilization=cpu), desired=3, max_tasks=20)
+    expected = TargetTrackingPolicy(target=50.0).decide(sim_obs)
     assert expected.desired == 5  # ceil(3 x 80 / 50)
+    assert TargetTrackingPolicy(target=50.0).decide(obs).desired == expected.desired
     Controller(TargetTrackingPolicy(target=50.0), backend).step()
     svc = clients.call("ecs", "DescribeServices", cluster="c1", services=["web"])["services"][0]
     assert svc["desiredCount"] == expected.desired
