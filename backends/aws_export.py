@@ -128,10 +128,15 @@ def _base(ref: ServiceRef) -> dict[str, Any]:
 
 def needs_load_balancer(scenario: Any) -> bool:
     """Whether exporting the scenario needs the service's target group (a ResourceLabel)."""
+    from policies import registry
+
     for name, params in _members(scenario):
-        if name == "target-tracking" and params.get("metric") == "RequestCountPerTarget":
+        if name not in ("target-tracking", "predictive"):
+            continue
+        p = {**registry.defaults(name), **params}
+        if name == "target-tracking" and p["metric"] == "RequestCountPerTarget":
             return True
-        if name == "predictive" and "Request" in params.get("load_metric", "RequestCount"):
+        if name == "predictive" and "Request" in p["load_metric"] + p["scaling_metric"]:
             return True
     return False
 
@@ -175,6 +180,11 @@ def export_requests(
                     f"{name}.{key} = {params[key]!r} describes the simulator's model of AWS, "
                     "not a setting AWS takes: not exported"
                 )
+        if name == "static" and params.get("count") is not None:
+            notes.append(
+                f"static.count = {params['count']!r} is a desired count, not scaling "
+                "configuration: not exported (set it with `fargate-lab ecs scale`)"
+            )
         tag = f"{PREFIX}-{i:02d}-{name}"
         if name == "target-tracking":
             requests.append(_target_tracking(tag, policy, ref, period, label))
@@ -344,9 +354,20 @@ def _scheduled(tag: str, p: Any, ref: ServiceRef) -> list[Request]:
         }
         for key, api in (("start", "StartTime"), ("end", "EndTime")):
             if action.get(key) is not None:
-                params[api] = str(action[key])
+                params[api] = utc_iso(action[key])
         out.append(Request("application-autoscaling", "PutScheduledAction", params))
     return out
+
+
+def utc_iso(value: Any) -> str:
+    """A time (datetime or ISO string; naive means UTC, as PutScheduledAction reads it) as
+    ``YYYY-MM-DDTHH:MM:SSZ``."""
+    from datetime import UTC, datetime
+
+    when = value if isinstance(value, datetime) else datetime.fromisoformat(str(value))
+    if when.tzinfo is None:
+        when = when.replace(tzinfo=UTC)
+    return when.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
 # -- import ------------------------------------------------------------------------------
@@ -512,8 +533,7 @@ def import_scenario(clients: AwsClients, ref: ServiceRef) -> dict[str, Any]:
             action["max_tasks"] = int(t["MaxCapacity"])
         for key, api in (("start", "StartTime"), ("end", "EndTime")):
             if a.get(api) is not None:
-                value = a[api]
-                action[key] = value.isoformat() if hasattr(value, "isoformat") else str(value)
+                action[key] = utc_iso(a[api])
         groups.setdefault(group, []).append(action)
     for group, acts in groups.items():
         members.append((group, {"policy": "scheduled", "actions": acts}))
