@@ -13,25 +13,22 @@ from __future__ import annotations
 
 import argparse
 import json
-import logging
 import sys
 import time
 from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
-from backends.aws import (
-    AwsClients,
-    AwsError,
-    GuardrailError,
-    InputError,
-    Request,
-    WriteRateGuard,
-    execute,
+from backends.aws import AwsClients, AwsError, InputError, Request, WriteRateGuard, execute
+from backends.ecs import EcsBackend, ServiceRef
+from backends.ecs_ops import (
+    DeploySpec,
+    deploy_plan,
+    rollback_plan,
+    run_live,
+    scale_plan,
+    status,
 )
-from backends.ecs import EcsBackend, ServiceRef, describe_service
-
-log = logging.getLogger("fargate_lab.ecs")
 
 EXIT_AWS = 1
 EXIT_BAD_INPUT = 2
@@ -87,107 +84,7 @@ def _send(args: argparse.Namespace, clients: AwsClients, requests: list[Request]
         print("dry run: nothing was sent; add --apply to send these requests", file=sys.stderr)
 
 
-def _scalable_range(clients: AwsClients, ref: ServiceRef) -> tuple[int, int] | None:
-    targets = clients.call(
-        "application-autoscaling",
-        "DescribeScalableTargets",
-        ServiceNamespace="ecs",
-        ResourceIds=[ref.resource_id],
-        ScalableDimension="ecs:service:DesiredCount",
-    ).get("ScalableTargets", [])
-    if not targets:
-        return None
-    return int(targets[0]["MinCapacity"]), int(targets[0]["MaxCapacity"])
-
-
 # -- status -------------------------------------------------------------------------------
-def status(clients: AwsClients, ref: ServiceRef, now: float) -> dict[str, Any]:
-    """The service, its deployments, tasks by AZ and capacity provider, recent metrics and the
-    scaling configuration (reads only)."""
-    svc = describe_service(clients, ref)
-    arns: list[str] = []
-    token = None
-    while True:
-        kw = {"cluster": ref.cluster, "serviceName": ref.service}
-        out = clients.call("ecs", "ListTasks", **kw, **({"nextToken": token} if token else {}))
-        arns.extend(out.get("taskArns", []))
-        token = out.get("nextToken")
-        if not token:
-            break
-    by_az: dict[str, int] = {}
-    by_provider: dict[str, int] = {}
-    for i in range(0, len(arns), 100):
-        tasks = clients.call("ecs", "DescribeTasks", cluster=ref.cluster, tasks=arns[i : i + 100])
-        for t in tasks.get("tasks", []):
-            az = t.get("availabilityZone", "unknown")
-            cp = t.get("capacityProviderName") or t.get("launchType", "unknown")
-            by_az[az] = by_az.get(az, 0) + 1
-            by_provider[cp] = by_provider.get(cp, 0) + 1
-    rng = _scalable_range(clients, ref)
-    backend = EcsBackend(
-        clients,
-        ref,
-        min_tasks=rng[0] if rng else 0,
-        max_tasks=rng[1] if rng else 10**6,
-        history=900.0,
-    )
-    backend.use_load_balancer(svc)
-    metrics = backend.metrics(now)
-    recent = {}
-    for name in metrics.columns:
-        col = metrics[name]
-        finite = [float(v) for v in col if v == v]
-        recent[name] = finite[-1] if finite else None
-    policies = clients.call(
-        "application-autoscaling",
-        "DescribeScalingPolicies",
-        ServiceNamespace="ecs",
-        ResourceId=ref.resource_id,
-        ScalableDimension="ecs:service:DesiredCount",
-    ).get("ScalingPolicies", [])
-    actions = clients.call(
-        "application-autoscaling",
-        "DescribeScheduledActions",
-        ServiceNamespace="ecs",
-        ResourceId=ref.resource_id,
-        ScalableDimension="ecs:service:DesiredCount",
-    ).get("ScheduledActions", [])
-    return {
-        "service": svc.get("serviceName"),
-        "cluster": ref.cluster,
-        "status": svc.get("status"),
-        "taskDefinition": svc.get("taskDefinition"),
-        "desired": svc.get("desiredCount"),
-        "running": svc.get("runningCount"),
-        "pending": svc.get("pendingCount"),
-        "capacityProviderStrategy": svc.get("capacityProviderStrategy", []),
-        "deployments": [
-            {
-                k: d.get(k)
-                for k in (
-                    "id",
-                    "status",
-                    "rolloutState",
-                    "taskDefinition",
-                    "desiredCount",
-                    "runningCount",
-                    "pendingCount",
-                    "createdAt",
-                )
-            }
-            for d in svc.get("deployments", [])
-        ],
-        "tasks_by_az": by_az,
-        "tasks_by_capacity_provider": by_provider,
-        "recent_metrics": recent,
-        "scalable_target": None if rng is None else {"min": rng[0], "max": rng[1]},
-        "scaling_policies": [{"name": p["PolicyName"], "type": p["PolicyType"]} for p in policies],
-        "scheduled_actions": [
-            {"name": a["ScheduledActionName"], "schedule": a["Schedule"]} for a in actions
-        ],
-    }
-
-
 def cmd_status(args: argparse.Namespace) -> int:
     doc = status(connect(args), _ref(args), time.time())
     if args.json:
@@ -218,36 +115,6 @@ def cmd_status(args: argparse.Namespace) -> int:
 
 
 # -- scale --------------------------------------------------------------------------------
-def scale_plan(
-    clients: AwsClients, ref: ServiceRef, n: int, lo: int | None, hi: int | None, max_step: int
-) -> list[Request]:
-    from backends.ecs_validate import check_count, check_range
-
-    n = check_count("desired count", n)
-    if lo is not None or hi is not None:
-        lo, hi = check_range(0 if lo is None else lo, 10**6 if hi is None else hi)
-    current = int(describe_service(clients, ref).get("desiredCount", 0))
-    if lo is None:
-        rng = _scalable_range(clients, ref)
-        lo, hi = rng if rng else (0, 10**6)
-    if not lo <= n <= hi:
-        raise GuardrailError(f"desired count {n} is outside the scalable range [{lo}, {hi}]")
-    if abs(n - current) > max_step:
-        raise GuardrailError(
-            f"desired count {n} is {abs(n - current)} tasks from the current {current}, more "
-            f"than --max-step {max_step}"
-        )
-    if n == current:
-        return []
-    return [
-        Request(
-            "ecs",
-            "UpdateService",
-            {"cluster": ref.cluster, "service": ref.service, "desiredCount": n},
-        )
-    ]
-
-
 def cmd_scale(args: argparse.Namespace) -> int:
     from backends.ecs_validate import check_count
 
@@ -262,157 +129,25 @@ def cmd_scale(args: argparse.Namespace) -> int:
 
 
 # -- deploy and rollback ------------------------------------------------------------------
-REGISTER_KEYS = (
-    "family",
-    "taskRoleArn",
-    "executionRoleArn",
-    "networkMode",
-    "containerDefinitions",
-    "volumes",
-    "placementConstraints",
-    "requiresCompatibilities",
-    "cpu",
-    "memory",
-    "pidMode",
-    "ipcMode",
-    "proxyConfiguration",
-    "inferenceAccelerators",
-    "ephemeralStorage",
-    "runtimePlatform",
-)
-
-
-def deployment_configuration(args: argparse.Namespace) -> dict[str, Any]:
-    from backends.ecs_validate import check_deployment_configuration
-
-    cfg: dict[str, Any] = {"strategy": args.strategy}
-    cfg["deploymentCircuitBreaker"] = {
-        "enable": args.circuit_breaker,
-        "rollback": args.circuit_breaker,
-    }
-    if args.alarm:
-        cfg["alarms"] = {"alarmNames": list(args.alarm), "enable": True, "rollback": True}
-    if args.bake_time is not None:
-        cfg["bakeTimeInMinutes"] = args.bake_time
-    if args.strategy == "CANARY" or args.canary_percent is not None:
-        cfg["canaryConfiguration"] = {
-            "canaryPercent": 5.0 if args.canary_percent is None else args.canary_percent,
-            "canaryBakeTimeInMinutes": 10
-            if args.canary_bake_time is None
-            else args.canary_bake_time,
-        }
-    if args.strategy == "LINEAR" or args.linear_step is not None:
-        cfg["linearConfiguration"] = {
-            "stepPercent": 10.0 if args.linear_step is None else args.linear_step,
-            "stepBakeTimeInMinutes": 6 if args.linear_bake_time is None else args.linear_bake_time,
-        }
-    check_deployment_configuration(cfg)
-    return cfg
-
-
-def parse_capacity_providers(items: Sequence[str]) -> list[dict[str, Any]]:
-    """``NAME[:WEIGHT[:BASE]]`` -> CapacityProviderStrategyItem dicts (validated)."""
-    from backends.ecs_validate import check_capacity_providers
-
-    out = []
-    for item in items:
-        parts = item.split(":")
-        if not 1 <= len(parts) <= 3:
-            raise InputError(f"--capacity-provider {item!r}: expected NAME[:WEIGHT[:BASE]]")
-        try:
-            weight = int(parts[1]) if len(parts) > 1 else 1
-            base = int(parts[2]) if len(parts) > 2 else 0
-        except ValueError:
-            raise InputError(
-                f"--capacity-provider {item!r}: weight and base are integers"
-            ) from None
-        out.append({"capacityProvider": parts[0], "weight": weight, "base": base})
-    check_capacity_providers(out)
-    return out
-
-
-def deploy_plan(clients: AwsClients, ref: ServiceRef, args: argparse.Namespace) -> list[Request]:
-    from backends.ecs_validate import check_task_size
-
-    config = deployment_configuration(args)  # validated before any request
-    providers = parse_capacity_providers(args.capacity_provider or [])
-    if args.cpu is not None or args.memory is not None:
-        if args.cpu is None or args.memory is None:
-            raise InputError("--cpu and --memory go together (the Fargate size matrix)")
-        check_task_size(args.cpu, args.memory)
-    svc = describe_service(clients, ref)
-    td = clients.call("ecs", "DescribeTaskDefinition", taskDefinition=svc["taskDefinition"])
-    td = td["taskDefinition"]
-    params = {k: td[k] for k in REGISTER_KEYS if k in td}
-    if args.cpu is not None:
-        params["cpu"], params["memory"] = str(args.cpu), str(args.memory)
-    if "FARGATE" in params.get("requiresCompatibilities", []):
-        check_task_size(params.get("cpu"), params.get("memory"))
-    containers = params["containerDefinitions"]
-    names = [c["name"] for c in containers]
-    chosen = args.container or names[0]
-    if chosen not in names:
-        raise InputError(
-            f"--container {chosen!r} is not in the task definition; containers: {', '.join(names)}"
-        )
-    for c in containers:
-        if c["name"] == chosen:
-            c["image"] = args.image
-    update: dict[str, Any] = {
-        "cluster": ref.cluster,
-        "service": ref.service,
-        "taskDefinition": "${register.taskDefinition.taskDefinitionArn}",
-        "deploymentConfiguration": config,
-    }
-    if providers:
-        update["capacityProviderStrategy"] = providers
-        update["forceNewDeployment"] = True
-    return [
-        Request("ecs", "RegisterTaskDefinition", params, ref="register"),
-        Request("ecs", "UpdateService", update),
-    ]
-
-
 def cmd_deploy(args: argparse.Namespace) -> int:
     clients = connect(args)
-    _send(args, clients, deploy_plan(clients, _ref(args), args))
-    return 0
-
-
-def rollback_plan(clients: AwsClients, ref: ServiceRef) -> list[Request]:
-    """Back to the previous task definition: the one still ACTIVE beside a deployment in
-    progress, else the previous ACTIVE revision of the family."""
-    svc = describe_service(clients, ref)
-    current = svc["taskDefinition"]
-    previous = next(
-        (
-            d["taskDefinition"]
-            for d in svc.get("deployments", [])
-            if d.get("status") == "ACTIVE" and d.get("taskDefinition") != current
-        ),
-        None,
+    spec = DeploySpec(
+        image=args.image,
+        container=args.container,
+        strategy=args.strategy,
+        circuit_breaker=args.circuit_breaker,
+        alarm=list(args.alarm or []),
+        bake_time=args.bake_time,
+        canary_percent=args.canary_percent,
+        canary_bake_time=args.canary_bake_time,
+        linear_step=args.linear_step,
+        linear_bake_time=args.linear_bake_time,
+        cpu=args.cpu,
+        memory=args.memory,
+        capacity_provider=list(args.capacity_provider or []),
     )
-    if previous is None:
-        family, _, revision = current.rsplit("/", 1)[-1].rpartition(":")
-        arns = clients.call(
-            "ecs", "ListTaskDefinitions", familyPrefix=family, status="ACTIVE", sort="DESC"
-        ).get("taskDefinitionArns", [])
-        older = [
-            a
-            for a in arns
-            if a.rsplit("/", 1)[-1].rpartition(":")[0] == family
-            and int(a.rsplit(":", 1)[-1]) < int(revision)
-        ]
-        if not older:
-            raise AwsError(f"no earlier ACTIVE revision of {family} to roll back to")
-        previous = max(older, key=lambda a: int(a.rsplit(":", 1)[-1]))
-    return [
-        Request(
-            "ecs",
-            "UpdateService",
-            {"cluster": ref.cluster, "service": ref.service, "taskDefinition": previous},
-        )
-    ]
+    _send(args, clients, deploy_plan(clients, _ref(args), spec))
+    return 0
 
 
 def cmd_rollback(args: argparse.Namespace) -> int:
@@ -422,77 +157,6 @@ def cmd_rollback(args: argparse.Namespace) -> int:
 
 
 # -- run ----------------------------------------------------------------------------------
-def run_live(
-    scenario: Any,
-    backend: EcsBackend,
-    until: float | None,
-    out: Path | None,
-    emit: Callable[[str], None] = print,
-) -> list[dict[str, Any]]:
-    """Run the scenario's autoscaler against the backend's service with the unchanged
-    :class:`~backends.base.Controller` on the backend's clock; each decision is a JSON line
-    (``emit``) and a row of the Parquet file ``out``."""
-    from datetime import UTC, datetime
-
-    from backends.base import Controller
-    from policies import registry
-
-    name = scenario.autoscaler.policy
-    policy = registry.make(name, **scenario.autoscaler.params)
-    if getattr(policy, "requires_future", False):
-        raise InputError(
-            f"policy {name!r} needs the future load, which a live service does not have"
-        )
-    controller = Controller(policy, backend)
-    rows: list[dict[str, Any]] = []
-
-    def steps():
-        while True:
-            rec = controller.step()
-            action = backend.last_action
-            row = {
-                "time": rec.time,
-                "time_utc": datetime.fromtimestamp(rec.time, UTC).isoformat(),
-                "policy": name,
-                "observed": rec.desired_before,
-                "decided": rec.desired,
-                "sent": None if action is None else action.sent,
-                "dry_run": backend.dry_run,
-                "guardrail": "" if action is None else action.note,
-                "reason": rec.reason,
-            }
-            rows.append(row)
-            emit(json.dumps(row))
-            log.info("decision %s", row)
-            yield policy.interval_s
-
-    try:
-        backend.clock.drive(steps(), until)
-    finally:
-        if out is not None:
-            import pandas as pd
-
-            out.parent.mkdir(parents=True, exist_ok=True)
-            frame = pd.DataFrame(
-                rows,
-                columns=[
-                    "time",
-                    "time_utc",
-                    "policy",
-                    "observed",
-                    "decided",
-                    "sent",
-                    "dry_run",
-                    "guardrail",
-                    "reason",
-                ],
-            )
-            for col in ("decided", "sent"):
-                frame[col] = frame[col].astype("Int64")
-            frame.to_parquet(out, index=False)
-    return rows
-
-
 def cmd_run(args: argparse.Namespace) -> int:
     from sim.scenario import ScenarioError, load_scenario
     from sim.traffic import parse_duration
@@ -543,7 +207,7 @@ def cmd_export(args: argparse.Namespace) -> int:
 
 
 def cmd_import_policy(args: argparse.Namespace) -> int:
-    from backends.aws_export import import_scenario, to_toml
+    from backends.aws_import import import_scenario, to_toml
     from sim.scenario import scenario_from_dict
 
     ref = _ref(args)

@@ -375,7 +375,7 @@ def test_import_trace_returns_what_was_seeded(svc_lb, moto, tmp_path, capsys):
 
 # -- run ----------------------------------------------------------------------------------
 def test_run_logs_each_decision_on_a_virtual_clock(svc, tmp_path):
-    from experiments.ecs_cli import run_live
+    from backends.ecs_ops import run_live
     from sim.scenario import scenario_from_dict
 
     now = math.floor(time.time() / 60) * 60 + 10.0

@@ -8,13 +8,8 @@ from typing import Any
 
 import pytest
 
-from backends.aws_export import (
-    ExportError,
-    _member_of_policy,
-    export_requests,
-    needs_load_balancer,
-    to_toml,
-)
+from backends.aws_export import ExportError, export_requests, needs_load_balancer
+from backends.aws_import import _member_of_policy, to_toml
 from backends.ecs import ServiceRef
 from sim.scenario import scenario_from_dict
 
