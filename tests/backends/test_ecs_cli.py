@@ -488,3 +488,19 @@ def test_iam_policies_allow_what_each_command_calls(svc, moto, tmp_path, capsys,
         assert calls, command
         assert set(calls) <= allowed, (command, sorted(set(calls) - allowed))
     capsys.readouterr()
+
+
+def test_write_rate_guardrail_refuses_a_plan_before_any_request(
+    svc, moto, tmp_path, capsys, counter
+):
+    path = write_scenario(tmp_path, COMBINED)  # six writes
+    assert ecs(moto, "export", str(path), "--apply", "--max-writes-per-minute", "5") == 2
+    assert "write-rate guardrail" in capsys.readouterr().err
+    assert not WRITES & set(counter.operations)
+
+
+def test_run_refuses_a_policy_that_needs_the_future(svc, moto, tmp_path, capsys, counter):
+    path = write_scenario(tmp_path, 'policy = "oracle"')
+    assert ecs(moto, "run", "--scenario", str(path), "--for", "1s") == 2
+    assert "needs the future load" in capsys.readouterr().err
+    assert counter.operations == []
