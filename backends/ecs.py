@@ -19,6 +19,8 @@ observe() reads (AWS API reference):
   HealthyHostCount, and Container Insights' ``ECS/ContainerInsights`` task counts,
   https://docs.aws.amazon.com/AmazonCloudWatch/latest/APIReference/API_GetMetricData.html
 
+The percentiles are read in a call of their own: an AWS-compatible endpoint that refuses
+percentile statistics (moto answers HTTP 500) then leaves only them NaN, with one warning.
 Periods are aligned to the metric period (60 s, or 20 s for high resolution) on the epoch;
 a period is shown once ``publication_delay`` has passed since its end, as the simulator does,
 and a period without a datapoint is NaN. ``Observation.time`` is the clock's time, seconds
@@ -36,6 +38,7 @@ recorded in :attr:`EcsBackend.planned` and not sent. Each apply leaves what it d
 
 from __future__ import annotations
 
+import logging
 import math
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -85,6 +88,8 @@ METRIC_SOURCES: dict[str, tuple[str, str, str, str]] = {
 assert set(METRIC_SOURCES) == set(METRIC_NAMES)
 
 PERCENTILES = ("TargetResponseTime_p50", "TargetResponseTime_p90", "TargetResponseTime_p99")
+
+log = logging.getLogger("fargate_lab.ecs")
 
 
 @dataclass(frozen=True)
@@ -280,6 +285,7 @@ class EcsBackend:
         self._desired: int | None = None
         self._tg: dict[str, str] | None | bool = False  # False: not looked up yet
         self._sizes: dict[str, tuple[int, int]] = {}
+        self._percentiles_failed = False
 
     # -- the read ---------------------------------------------------------------------------
     def use_load_balancer(self, service: dict[str, Any]) -> None:
@@ -300,7 +306,15 @@ class EcsBackend:
         start = max(0.0, visible_end - math.floor(self.history / p) * p)
         tg = self._tg if isinstance(self._tg, dict) else None
         queries = metric_queries(list(self.metric_names), self.ref, tg, p)
-        values = fetch_metrics(self.clients, queries, start, visible_end, p)
+        plain = [q for q in queries if q["Label"] not in PERCENTILES]
+        values = fetch_metrics(self.clients, plain, start, visible_end, p)
+        extended = [q for q in queries if q["Label"] in PERCENTILES]
+        if extended and not self._percentiles_failed:
+            try:  # a separate call: an endpoint without percentiles loses only these
+                values.update(fetch_metrics(self.clients, extended, start, visible_end, p))
+            except AwsError as exc:
+                self._percentiles_failed = True
+                log.warning("percentile statistics unavailable, left NaN from now on: %s", exc)
         n = max(0, int(round((visible_end - start) / p)))
         starts = _readonly(start + p * np.arange(n, dtype=float))
         columns = {name: _readonly(values.get(name, np.full(n, np.nan))) for name in METRIC_NAMES}

@@ -151,7 +151,7 @@ def test_alb_metrics_use_the_target_group_dimensions(world_lb) -> None:
 
 @pytest.mark.xfail(
     reason="moto's GetMetricData answers HTTP 500 to percentile statistics (p50/p90/p99) once "
-    "the metric has datapoints; CloudWatch supports them",
+    "the metric has datapoints, so the backend leaves them NaN; CloudWatch supports them",
     strict=True,
 )
 def test_percentiles_are_read(world_lb) -> None:
@@ -168,7 +168,22 @@ def test_percentiles_are_read(world_lb) -> None:
         [(t + i, 0.01 * i) for i in range(1, 50)],
     )
     obs = make_backend(clients, VirtualTime(now), history=600.0).observe()
+    assert obs.metrics["TargetResponseTime"][-2] == pytest.approx(0.25)
     assert obs.metrics["TargetResponseTime_p99"][-2] == pytest.approx(0.49, abs=0.02)
+
+
+def test_an_endpoint_without_percentiles_leaves_only_them_nan(world_lb, caplog) -> None:
+    clients, arns = world_lb
+    now = math.floor(time.time() / 60) * 60 + 5.0
+    tg = "targetgroup/" + arns["targetGroupArn"].split(":targetgroup/")[1]
+    lb = arns["loadBalancerArn"].split(":loadbalancer/")[1]
+    dims = {"TargetGroup": tg, "LoadBalancer": lb}
+    seed(clients, "AWS/ApplicationELB", "TargetResponseTime", dims, [(now - 180 + 1, 0.2)])
+    backend = make_backend(clients, VirtualTime(now), history=600.0)
+    m = backend.observe().metrics
+    assert m["TargetResponseTime"][-2] == pytest.approx(0.2)
+    if np.isnan(m["TargetResponseTime_p99"][-2]):  # moto: the percentile call failed
+        assert "percentile statistics unavailable" in caplog.text
 
 
 def test_target_tracking_step_sends_the_simulators_decision(world) -> None:
