@@ -308,6 +308,10 @@ def build_parser() -> argparse.ArgumentParser:
     )
     sk.add_argument("--json", action="store_true", help="print a JSON list of the keys")
     sk.set_defaults(func=cmd_scenario_keys)
+
+    from experiments.ecs_cli import add_ecs_parser  # fargate-lab ecs ... (issue 7)
+
+    add_ecs_parser(sub)
     return parser
 
 
