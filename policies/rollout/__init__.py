@@ -1,0 +1,1 @@
+"""Rollout policies: strategies, canary analysis and release risk models."""
