@@ -60,7 +60,7 @@ from __future__ import annotations
 import functools
 import math
 from collections.abc import Iterable, Sequence
-from dataclasses import asdict, dataclass, fields
+from dataclasses import dataclass, fields
 from typing import Annotated, Any, Literal
 
 import numpy as np
@@ -404,13 +404,9 @@ class Release:
 def releases_frame(releases: Iterable[Release]) -> pd.DataFrame:
     """The ``releases`` table: one row per release, the dataclass fields plus ``bad``.
     Missing kind parameters are NaN (``late_mode`` None)."""
-    rows = []
-    for r in releases:
-        row = asdict(r)
-        row["bad"] = r.bad
-        rows.append(row)
-    columns = [f.name for f in fields(Release)] + ["bad"]
-    frame = pd.DataFrame(rows, columns=columns)
+    columns = [f.name for f in fields(Release)]
+    frame = pd.DataFrame([[getattr(r, c) for c in columns] for r in releases], columns=columns)
+    frame["bad"] = frame["truth"] != "good"
     for col in ("error_share", "latency_factor", "failure_delay_s", "affected_share"):
         frame[col] = frame[col].astype(float)
     for col in ("explicit", "config_only", "dependency_change", "off_hours", "bad"):
