@@ -72,6 +72,8 @@ from sim.traffic import Duration as _Duration
 
 __all__ = [
     "BAD_KINDS",
+    "DAY_S",
+    "HOUR_S",
     "HIDDEN_COLUMNS",
     "KINDS",
     "METADATA_COLUMNS",
@@ -85,6 +87,7 @@ __all__ = [
     "intercept",
     "releases_config",
     "releases_frame",
+    "weighted_auc",
 ]
 
 Duration = Annotated[_Duration, Field(ge=0)]
