@@ -37,12 +37,14 @@ source are documented there and in the README section "Releases and risk"):
   and ``coef_config`` instead for configuration-only ones (their risk does not grow with
   size), ``+ coef_dependency`` for a dependency change, ``+ coef_off_hours`` outside working
   hours, ``+ coef_friday`` on Fridays and ``+ coef_weekend`` on weekends. The intercept
-  ``b0`` is solved numerically (Brent) so that the mean bad probability over the schedule's
-  metadata distribution, for the run's author pool, equals ``change_failure_rate``.
+  ``b0`` is solved numerically (Newton, on a fixed calibration sample of
+  :data:`CALIBRATION_SIZE` draws of the schedule's metadata with the run's author pool) so
+  that the mean bad probability equals ``change_failure_rate``.
   ``p_bad`` stored on a release is ``E_eps[sigmoid(...)]`` (Gauss-Hermite): the probability
   a forecaster who knew the metadata *and every author's skill* would give, i.e. the
-  Bayes-optimal score; :func:`expected_bayes_auc` turns it into the best ROC-AUC any risk
-  model can reach on this model.
+  Bayes-optimal score (``eps`` is independent of everything, so it only flattens the link
+  and ranking by ``p_bad`` is ranking by ``b0 + x.beta + s``); :func:`expected_bayes_auc`
+  turns it into the best ROC-AUC any risk model reading the metadata can expect.
 * **Kind of bad.** Drawn from ``kind_mix``; each kind's parameter from its own range:
   ``errors`` a failing share (log-uniform in ``error_share``), ``latency`` a service-time
   factor k (log-uniform in ``latency_factor``), ``late-failure`` a delay (log-uniform in

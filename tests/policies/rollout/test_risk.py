@@ -94,6 +94,19 @@ def test_walk_forward_refuses_outcomes_known_before_shipping() -> None:
         walk_forward(rel, bad, LogisticRisk())
 
 
+def test_outcomes_never_known_are_never_trained_on() -> None:
+    rel, out = _data()
+    unknown = out.copy()
+    unknown.loc[unknown.index % 3 == 0, "outcome_known_at_s"] = np.nan
+    wf = walk_forward(rel, unknown, RulesRisk(), min_history=10, refit_every=10)
+    known = np.sort(unknown["outcome_known_at_s"].dropna().to_numpy())
+    n_known = np.searchsorted(known, wf["at_s"].to_numpy(), side="left")
+    assert (wf["n_train"].to_numpy() <= n_known).all()
+    assert wf["n_train"].max() <= len(known)
+    with pytest.raises(ValueError, match="min_history and refit_every"):
+        walk_forward(rel, out, RulesRisk(), refit_every=0)
+
+
 @pytest.mark.parametrize("name", ["logistic", "gbm"])
 def test_learned_models_beat_chance_and_stay_below_bayes(name: str) -> None:
     rel, out = _data()
