@@ -63,7 +63,9 @@ __all__ = [
     "RulesRisk",
     "features",
     "gating_curve",
+    "evaluate_risk",
     "make_risk_model",
+    "risk_model_from_section",
     "risk_model_defaults",
     "risk_model_names",
     "roc_auc",
@@ -382,6 +384,18 @@ def make_risk_model(name: str, **params: Any) -> RiskModel:
     return model
 
 
+def risk_model_from_section(section: Mapping[str, Any] | None) -> RiskModel:
+    """Build the model a scenario's ``[risk]`` section names: ``model`` (default ``rules``)
+    plus that model's parameters, refused like :func:`make_risk_model`."""
+    params = dict(section or {})
+    name = params.pop("model", "rules")
+    if not isinstance(name, str):
+        raise RiskModelError(
+            f"risk.model: expected a name, got {name!r}; allowed: {', '.join(_MODELS)}"
+        )
+    return make_risk_model(name, **params)
+
+
 # ---------------------------------------------------------------------------------------------
 # Walk-forward scoring (no leakage) and evaluation
 # ---------------------------------------------------------------------------------------------
@@ -527,3 +541,24 @@ def gating_curve(
             "random_share": k,
         }
     )
+
+
+def evaluate_risk(
+    scores: Sequence[float] | np.ndarray,
+    bad: Sequence[bool] | np.ndarray,
+    ks: Sequence[float] = (0.05, 0.1, 0.5),
+) -> dict[str, float]:
+    """``roc_auc`` and ``caught_at_<k%>`` (the gating curve at ``ks``; Meta's 5%, 10%, 50%
+    gating zones by default) as one flat record, plus ``n_scored`` and ``n_bad``."""
+    s = np.asarray(scores, dtype=float)
+    y = np.asarray(bad, dtype=bool)
+    keep = ~np.isnan(s)
+    record: dict[str, float] = {
+        "n_scored": int(keep.sum()),
+        "n_bad": int(y[keep].sum()),
+        "roc_auc": roc_auc(s, y),
+    }
+    curve = gating_curve(s, y, ks)
+    for k, share in zip(curve["k"], curve["caught_share"], strict=True):
+        record[f"caught_at_{k * 100:g}pct"] = float(share)
+    return record

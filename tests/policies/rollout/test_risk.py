@@ -15,10 +15,12 @@ from policies.rollout.risk import (
     RiskModel,
     RiskModelError,
     RulesRisk,
+    evaluate_risk,
     features,
     gating_curve,
     make_risk_model,
     risk_model_defaults,
+    risk_model_from_section,
     risk_model_names,
     roc_auc,
     walk_forward,
@@ -205,3 +207,19 @@ def test_registry_refuses_bad_parameters_naming_the_key(
         make_risk_model(name, **params)
     for part in expected:
         assert part in str(err.value), (part, str(err.value))
+
+
+def test_risk_section_builds_the_named_model() -> None:
+    model = risk_model_from_section({"model": "gbm", "max_iter": 30})
+    assert isinstance(model, GbmRisk) and model.max_iter == 30
+    assert isinstance(risk_model_from_section(None), RulesRisk)
+    with pytest.raises(RiskModelError, match="risk.max_depth"):
+        risk_model_from_section({"model": "gbm", "max_depth": 3})
+
+
+def test_evaluate_risk_is_one_flat_record() -> None:
+    bad = np.array([True, False, False, True] + [False] * 16)
+    record = evaluate_risk(bad.astype(float), bad)
+    assert record["roc_auc"] == 1.0 and record["n_bad"] == 2 and record["n_scored"] == 20
+    assert record["caught_at_5pct"] == 0.5 and record["caught_at_10pct"] == 1.0
+    assert record["caught_at_50pct"] == 1.0
