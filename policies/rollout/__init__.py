@@ -1,4 +1,5 @@
-"""Rollout policies: canary analysis (what decides to roll back) as pure decision objects.
+"""Rollout policies as pure decision objects: canary analysis (what decides to roll back) and
+release risk models (:mod:`policies.rollout.risk`: ``rules``, ``logistic``, ``gbm``).
 
 The contract is :mod:`policies.rollout.analysis` (:class:`AnalysisInput` in,
 :class:`Verdict` out); the methods are built by name with :func:`make` (``alarm``,
