@@ -3,9 +3,8 @@
 Prices and billing rules: the AWS Fargate pricing page, https://aws.amazon.com/fargate/pricing/
 (us-east-1, Linux; "from the time you start to download your container image until the
 Amazon ECS Task ... terminates, rounded up to the nearest second", with a one-minute minimum
-for Linux tasks). Valid sizes: the task CPU and memory table of the ECS developer guide,
-https://docs.aws.amazon.com/AmazonECS/latest/developerguide/fargate-tasks-services.html
-("Task CPU and memory").
+for Linux tasks). Valid sizes: the Fargate CPU and memory table of the ECS developer guide,
+https://docs.aws.amazon.com/AmazonECS/latest/developerguide/task-cpu-memory-error.html.
 """
 
 from __future__ import annotations

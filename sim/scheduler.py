@@ -3,9 +3,10 @@
 Sources: the ECS service scheduler and its AZ spread and rebalancing
 (https://docs.aws.amazon.com/AmazonECS/latest/developerguide/ecs_services.html,
 https://docs.aws.amazon.com/AmazonECS/latest/developerguide/service-rebalancing.html), the
-launch rate limits (https://docs.aws.amazon.com/AmazonECS/latest/developerguide/service-quotas.html
-and the API request throttling page,
-https://docs.aws.amazon.com/AmazonECS/latest/APIReference/request-throttling.html) and the
+launch rate limits (500 tasks per service per minute:
+https://docs.aws.amazon.com/AmazonECS/latest/developerguide/service-quotas.html; the Fargate
+token bucket, 100 tokens refilled at 20 per second, one for on-demand and one for Spot:
+https://docs.aws.amazon.com/AmazonECS/latest/developerguide/throttling.html) and the
 capacity provider strategy
 (https://docs.aws.amazon.com/AmazonECS/latest/developerguide/fargate-capacity-providers.html).
 

@@ -11,7 +11,9 @@ marks it healthy after ``HealthyThresholdCount`` consecutive successes
 The first check of a newly registered target falls at an unknown phase of the interval, so
 the time from registration to healthy is ``(threshold - 1) x interval`` plus a phase drawn
 uniformly within one interval (from the task's start-latency stream); ``interval x
-threshold`` is the worst case.
+threshold`` is the worst case. (The same page also says that a newly registered target
+"must pass one health check to be considered healthy"; if that holds for ECS tasks, the
+time to healthy is shorter still. The model keeps the threshold count until measured.)
 
 Every transition is an event record (time, task, AZ, revision, event, reason) through the
 ``hooks`` object the simulation passes in; this module holds no policy and no AWS.
