@@ -85,15 +85,13 @@ class DecisionRecord:
 
 def observed_summary(obs: Observation) -> dict[str, Any]:
     """The key values a policy saw: counts, range, and the latest visible period's
-    CPUUtilization and RequestCount (None when no period is visible or it is NaN)."""
-    latest: dict[str, float | None] = {"CPUUtilization": None, "RequestCount": None}
+    CPUUtilization and RequestCount (NaN when no period is visible or none was published)."""
+    latest = {"CPUUtilization": math.nan, "RequestCount": math.nan}
     metrics = obs.metrics
     if len(metrics.start):
         for name in latest:
-            if name not in metrics.columns:
-                continue
-            value = float(metrics.columns[name][-1])
-            latest[name] = value if math.isfinite(value) else None
+            if name in metrics.columns:
+                latest[name] = float(metrics.columns[name][-1])
     return {
         "desired": obs.desired,
         "running": obs.running,

@@ -84,12 +84,22 @@ class _Steps:
             self.pos = tick
 
 
-#: Columns of the decisions table: one row per controller round. ``observed`` is a JSON
-#: object of what the policy saw (time, desired, running, pending, healthy, the scalable
-#: range and the latest visible period's CPUUtilization and RequestCount, null when none is
-#: visible); ``desired`` is the decided count (missing: no change); ``desired_before`` the
-#: count the round started from.
-DECISION_COLUMNS = ("time_s", "policy", "observed", "desired_before", "desired", "reason")
+#: What a policy saw, from backends.base.observed_summary: the counts, the scalable range,
+#: and the latest visible period's CPUUtilization and RequestCount (NaN when none is visible).
+OBSERVED_COLUMNS = (
+    "desired_before",
+    "running",
+    "pending",
+    "healthy",
+    "min_tasks",
+    "max_tasks",
+    "CPUUtilization",
+    "RequestCount",
+)
+#: Columns of the decisions table: one row per controller round: its time, the policy (class
+#: name), what it observed (OBSERVED_COLUMNS; ``desired_before`` is the desired count the
+#: round started from), the decided count (missing: no change) and the policy's reason.
+DECISION_COLUMNS = ("time_s", "policy", *OBSERVED_COLUMNS, "desired", "reason")
 
 
 def _no_decisions() -> pd.DataFrame:
@@ -409,8 +419,10 @@ class Simulation:
         self.fluid.advance(tick)
         for steps in (self.running, self.pending, self.desired_steps, self.reporting):
             steps.fill(tick)
-        self.billed.fill(self.env.now)
-        self.store.fill(self.fluid.pos // self.tpp)
+        done = self.fluid.pos // self.tpp
+        if done > self.store.done:  # the billed integral is read only for whole periods
+            self.billed.fill(done * self.tpp * self.tick)
+        self.store.fill(done)
 
     def _tick_arrays(self) -> dict[str, np.ndarray]:
         """The per-tick arrays the metric store reads (shared, not copied)."""
@@ -482,12 +494,19 @@ class Simulation:
     # -- decisions ------------------------------------------------------------------------
     def record_decision(self, record: Any) -> None:
         """Keep one controller round (backends.base.DecisionRecord) as a row."""
+        seen = record.observed
         self._decisions.append(
             (
                 float(record.time),
                 record.policy,
-                json.dumps(record.observed, sort_keys=True),
                 record.desired_before,
+                seen["running"],
+                seen["pending"],
+                seen["healthy"],
+                seen["min_tasks"],
+                seen["max_tasks"],
+                seen["CPUUtilization"],
+                seen["RequestCount"],
                 record.desired,
                 record.reason,
             )
@@ -495,8 +514,17 @@ class Simulation:
 
     def _decisions_frame(self) -> pd.DataFrame:
         df = pd.DataFrame(self._decisions, columns=DECISION_COLUMNS)
+        ints = ("desired_before", "running", "pending", "healthy", "min_tasks", "max_tasks")
         return df.astype(
-            {"time_s": float, "desired_before": "int64", "desired": "Int64", "reason": str}
+            {
+                "time_s": float,
+                **{name: "int64" for name in ints},
+                "CPUUtilization": float,
+                "RequestCount": float,
+                "desired": "Int64",
+                "policy": str,
+                "reason": str,
+            }
         )
 
     def _summary(self) -> dict[str, Any]:

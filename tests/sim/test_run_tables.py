@@ -3,8 +3,6 @@ the decisions table."""
 
 from __future__ import annotations
 
-import json
-
 import numpy as np
 import pandas as pd
 import pytest
@@ -91,10 +89,14 @@ def test_decisions_table_has_a_row_per_round(tmp_path) -> None:
     assert list(d.time_s) == [30.0 * i for i in range(60)]
     assert set(d.policy) == {"ReactivePolicy"}
     assert (d.reason.str.len() > 0).all()
-    first = json.loads(d.observed.iloc[0])
-    assert first["desired"] == 2 and first["CPUUtilization"] is None  # nothing published
-    later = json.loads(d.observed.iloc[-1])
-    assert later["CPUUtilization"] is not None
+    first = d.iloc[0]
+    assert first.desired_before == 2 and first.running == 2 and first.healthy == 2
+    assert np.isnan(first.CPUUtilization)  # nothing published yet
+    assert (d.CPUUtilization.iloc[4:].notna()).all()
+    # What the policy saw is what the metrics say: the latest period visible then.
+    m = result.metrics.set_index("time_s")
+    row = d.iloc[20]  # at 600 s, periods up to [480, 540) are visible (60 s delay)
+    assert row.CPUUtilization == m.CPUUtilization[480.0]
     # The decided counts are the SCALE events of the log.
     acted = d[d.desired.notna() & (d.desired != d.desired_before)]
     scales = result.events[result.events.event == "SCALE"]
