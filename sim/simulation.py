@@ -123,15 +123,16 @@ class _Integral:
         self.t = t1
         if self.value == 0:
             return
-        k0 = int(math.floor(t0 / self.tick + 1e-9))
-        k1 = int(math.floor(t1 / self.tick + 1e-9))
+        n = len(self.seconds)
+        k0 = min(n - 1, int(math.floor(t0 / self.tick + 1e-9)))
+        k1 = min(n, int(math.floor(t1 / self.tick + 1e-9)))
         v = float(self.value)
         if k0 == k1:
             self.seconds[k0] += v * (t1 - t0)
             return
         self.seconds[k0] += v * ((k0 + 1) * self.tick - t0)
         self.seconds[k0 + 1 : k1] += v * self.tick
-        if k1 < len(self.seconds) and t1 > k1 * self.tick:
+        if k1 < n and t1 > k1 * self.tick:
             self.seconds[k1] += v * (t1 - k1 * self.tick)
 
     def set(self, t: float, value: int) -> None:
