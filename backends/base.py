@@ -9,10 +9,11 @@ simulation, ``time.sleep`` against AWS).
 
 from __future__ import annotations
 
+import math
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
-from typing import Protocol, runtime_checkable
+from typing import Any, Protocol, runtime_checkable
 
 from policies.base import Decision, Observation, Policy
 
@@ -72,18 +73,52 @@ class WallClock:
 
 @dataclass(frozen=True)
 class DecisionRecord:
+    """One controller round as a row: when, which policy, what it saw, what it decided."""
+
     time: float
+    policy: str
+    observed: dict[str, Any]
     desired_before: int
     desired: int | None
     reason: str
 
 
-class Controller:
-    """Runs ``policy`` against ``backend``: observe, decide, apply, sleep, repeat."""
+def observed_summary(obs: Observation) -> dict[str, Any]:
+    """The key values a policy saw: counts, range, and the latest visible period's
+    CPUUtilization and RequestCount (NaN when no period is visible or none was published)."""
+    latest = {"CPUUtilization": math.nan, "RequestCount": math.nan}
+    metrics = obs.metrics
+    if len(metrics.start):
+        for name in latest:
+            if name in metrics.columns:
+                latest[name] = float(metrics.columns[name][-1])
+    return {
+        "desired": obs.desired,
+        "running": obs.running,
+        "pending": obs.pending,
+        "healthy": obs.healthy,
+        "min_tasks": obs.min_tasks,
+        "max_tasks": obs.max_tasks,
+        **latest,
+    }
 
-    def __init__(self, policy: Policy, backend: Backend) -> None:
+
+class Controller:
+    """Runs ``policy`` against ``backend``: observe, decide, apply, sleep, repeat.
+
+    ``record``, if given, receives every round's :class:`DecisionRecord` (the simulator keeps
+    them as its decisions table).
+    """
+
+    def __init__(
+        self,
+        policy: Policy,
+        backend: Backend,
+        record: Callable[[DecisionRecord], None] | None = None,
+    ) -> None:
         self.policy = policy
         self.backend = backend
+        self.record = record
         self.decisions = 0
         self.actions = 0
 
@@ -100,7 +135,17 @@ class Controller:
         self.decisions += 1
         if decision.desired is not None and decision.desired != obs.desired:
             self.actions += 1
-        return DecisionRecord(obs.time, obs.desired, decision.desired, decision.reason)
+        rec = DecisionRecord(
+            obs.time,
+            type(self.policy).__name__,
+            observed_summary(obs),
+            obs.desired,
+            decision.desired,
+            decision.reason,
+        )
+        if self.record is not None:
+            self.record(rec)
+        return rec
 
     def loop(self) -> Iterator[float]:
         """Forever: a round, then yield how long to sleep before the next one."""

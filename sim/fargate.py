@@ -1,12 +1,15 @@
 """Fargate task sizes and prices.
 
-Every number here is from ``shared/reference/fargate-and-ecs.md`` ("Pricing (us-east-1,
-Linux)" and "Valid task sizes"), which copies the AWS Fargate pricing page and the ECS
-developer guide's task-size table.
+Prices and billing rules: the AWS Fargate pricing page, https://aws.amazon.com/fargate/pricing/
+(us-east-1, Linux; "from the time you start to download your container image until the
+Amazon ECS Task ... terminates, rounded up to the nearest second", with a one-minute minimum
+for Linux tasks). Valid sizes: the Fargate CPU and memory table of the ECS developer guide,
+https://docs.aws.amazon.com/AmazonECS/latest/developerguide/task-cpu-memory-error.html.
 """
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 
 #: Valid memory values (MiB) for each CPU value (CPU units), per the Fargate size matrix.
@@ -26,10 +29,11 @@ ON_DEMAND_PRICES: dict[str, tuple[float, float]] = {
     "arm64": (0.03238, 0.00356),
 }
 
-#: Default Fargate Spot discount off on-demand (reference: "commonly 50-70%; default 70%").
+#: Default Fargate Spot discount off on-demand: the pricing page's "up to a 70% discount off
+#: the regular Fargate price" (the actual Spot price varies).
 DEFAULT_SPOT_DISCOUNT = 0.70
 
-#: Billing minimum per task: "Billed per second with a 1-minute minimum".
+#: Billing minimum per task (Linux): one minute (AWS Fargate pricing page).
 MINIMUM_BILLED_SECONDS = 60.0
 
 ARCHES = tuple(ON_DEMAND_PRICES)
@@ -88,7 +92,9 @@ class TaskSize:
         return self.hourly_price(spot, spot_discount) / 3600.0
 
 
-def billed_seconds(start: float, stop: float) -> float:
+def billed_seconds(start: float, stop: float, minimum: float = MINIMUM_BILLED_SECONDS) -> float:
     """Seconds billed for a task that started its image pull at ``start`` and stopped at
-    ``stop``: per second, with the 1-minute minimum."""
-    return max(MINIMUM_BILLED_SECONDS, stop - start)
+    ``stop``: rounded up to the next whole second, and at least ``minimum`` (the one-minute
+    minimum; pass 0 for a task cut off by the end of a run, not stopped)."""
+    # A 1e-9 s tolerance keeps float noise (86400.000000001) from adding a second.
+    return max(minimum, float(math.ceil(stop - start - 1e-9)))

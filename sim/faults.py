@@ -1,12 +1,18 @@
 """Faults, each from its own seeded random stream or listed in the scenario.
 
 - Task crashes: each task draws an exponential time to failure (mean ``task_mtbf``) when it
-  reaches RUNNING; explicit crashes hit ``tasks`` serving tasks at ``at``.
+  reaches RUNNING (a crash is an essential container exiting); explicit crashes hit
+  ``tasks`` serving tasks at ``at``.
 - AZ outages: every task in the AZ fails, nothing is placed there until it recovers, then
   the scheduler rebalances. Random outages arrive as a Poisson process (mean ``az_mtbf``).
-- Spot interruptions: a Poisson process per Spot task-hour; a 2-minute notice (SIGTERM,
-  deregistration), then the task stops and the service launches a replacement.
-- Windows with no Spot capacity: Spot placements fail until the window ends.
+- Spot interruptions: a Poisson process per Spot task-hour from the launch on (AWS can
+  reclaim the capacity at any time, a task still starting included); a 2-minute notice
+  (SIGTERM, deregistration), then the task stops and the service launches a replacement. A
+  task interrupted before it is healthy has nothing to drain and stops at once
+  (https://docs.aws.amazon.com/AmazonECS/latest/developerguide/fargate-capacity-providers.html,
+  "Handling Fargate Spot interruptions").
+- Windows with no Spot capacity: Spot placements wait until the window ends (overlapping
+  windows: until the last one ends); on-demand placements go on.
 """
 
 from __future__ import annotations
@@ -49,6 +55,7 @@ class Faults:
         self.stop_duration = stop_duration
         self.log = log
         self.duration = duration
+        self._spot_windows_open = 0
 
     def start(self) -> None:
         for c in self.cfg.crashes:
@@ -63,17 +70,21 @@ class Faults:
             self.env.process(self._spot_window(w.at, w.duration))
 
     # -- per task ---------------------------------------------------------------------
-    def task_running(self, task: Task) -> None:
-        """Called when a task reaches RUNNING: draw its crash and Spot interruption times."""
-        if self.cfg.task_mtbf is not None:
-            ttf = float(self.crash_rng.exponential(self.cfg.task_mtbf))
-            if self.env.now + ttf < self.duration:
-                self.env.process(self._crash_later(task, ttf))
+    def task_launched(self, task: Task) -> None:
+        """Called when a task is launched (PROVISIONING, or present at time 0): draw its Spot
+        interruption time, which may fall before it is RUNNING."""
         rate = self.cfg.spot_interruptions_per_task_hour
         if task.spot and rate > 0:
             tti = float(self.spot_rng.exponential(3600.0 / rate))
             if self.env.now + tti < self.duration:
                 self.env.process(self._interrupt_later(task, tti))
+
+    def task_running(self, task: Task) -> None:
+        """Called when a task reaches RUNNING: draw its crash time."""
+        if self.cfg.task_mtbf is not None:
+            ttf = float(self.crash_rng.exponential(self.cfg.task_mtbf))
+            if self.env.now + ttf < self.duration:
+                self.env.process(self._crash_later(task, ttf))
 
     def _crash_later(self, task: Task, delay: float):
         yield self.env.timeout(delay)
@@ -134,9 +145,13 @@ class Faults:
 
     def _spot_window(self, at: float, duration: float):
         yield self.env.timeout(at)
+        self._spot_windows_open += 1
         self.scheduler.spot_available = False
         self.log("SPOT_UNAVAILABLE", f"no Fargate Spot capacity for {duration:g}s")
         yield self.env.timeout(duration)
+        self._spot_windows_open -= 1
+        if self._spot_windows_open:
+            return  # another window is still open
         self.scheduler.spot_available = True
         self.log("SPOT_AVAILABLE", "Fargate Spot capacity is back")
         self.scheduler.reconcile()

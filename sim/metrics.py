@@ -3,7 +3,7 @@
 Flat records (DESIGN.md convention 7): the simulation fills tick arrays; this module turns
 them into one row per metric period (60 s, or 20 s high resolution) with the ECS and ALB
 metrics under their CloudWatch names, plus model columns in lower case (``supply_tasks``,
-``demand_tasks``, ...). Everything is computed with vector operations over whole periods.
+``demand_tasks``, ``billed_tasks``, ...). Everything is computed with vector operations over whole periods.
 Sources: "Amazon ECS service utilization metrics"
 (https://docs.aws.amazon.com/AmazonECS/latest/developerguide/service_utilization.html:
 Average = CPU used / (CPU in the task definition x tasks), Minimum and Maximum the least and
@@ -13,6 +13,13 @@ most loaded task), "Faster auto scaling with high-resolution metrics"
 Balancer" (https://docs.aws.amazon.com/elasticloadbalancing/latest/application/load-balancer-cloudwatch-metrics.html:
 60 s intervals, reported only while requests flow). When a period becomes visible to a reader
 is the backend's business (``run.publication_delay``, backends/sim.py).
+
+``HTTPCode_Target_5XX_Count`` is always zero until the releases work adds releases that fail.
+
+``billed_tasks`` is the time-average number of billed tasks in the period (from the start of
+the image pull to STOPPED, draining included, as Fargate bills), so that slack can be
+measured over what is paid for, not only over what serves. Its integral times the per-task
+price is the run's cost up to the whole-second rounding and the one-minute minimum.
 
 Latency per period (TargetResponseTime, in seconds as CloudWatch reports it): the M/M/k
 response-time distribution of one task (sim/serving.py) at the period's served-weighted mean
@@ -40,6 +47,7 @@ EXTRA_COLUMNS: tuple[str, ...] = (
     "backlog",
     "supply_tasks",
     "demand_tasks",
+    "billed_tasks",
     "utilisation",
     "queue_wait_s",
 )
@@ -157,7 +165,7 @@ class MetricStore:
         served = per(t["served"])
         failed = per(t["failed"])
         serving_ticks = per(t["n_serving"]).astype(float)
-        running_ticks = per(t["running"]).astype(float)
+        running_ticks = per(t["reporting"]).astype(float)
         last = edges[1:] - 1
         out = count_columns(
             arrivals,
@@ -171,6 +179,7 @@ class MetricStore:
             self.rho_slo,
         )
         out["HTTPCode_Target_5XX_Count"] = per(t["target_5xx"])
+        out["billed_tasks"] = per(t["billed"]) / (width * self.model.tick)
         out["RunningTaskCount"] = t["running"][last]
         out["PendingTaskCount"] = t["pending"][last]
         out["DesiredTaskCount"] = t["desired"][last]
@@ -192,7 +201,7 @@ class MetricStore:
         served = float(t["served"][t0:t1].sum())
         failed = float(t["failed"][t0:t1].sum())
         serving = float(t["n_serving"][t0:t1].sum())
-        running = float(t["running"][t0:t1].sum())
+        running = float(t["reporting"][t0:t1].sum())
         idle = model.idle_cpu
         busy = served / (model.capacity_rps * model.tick)
         if running > 0:
@@ -230,6 +239,7 @@ class MetricStore:
         c["backlog"][i] = t["backlog"][last]
         c["supply_tasks"][i] = healthy
         c["demand_tasks"][i] = demand
+        c["billed_tasks"][i] = float(t["billed"][t0:t1].sum()) / (width * model.tick)
         self.done = i + 1
 
     def ensure_latency(self, hi: int) -> None:
@@ -315,9 +325,17 @@ def count_columns(
 ) -> dict[str, np.ndarray]:
     """Per-period counts, CPU and memory (CloudWatch semantics, see the module docstring).
 
-    CPU Average is busy task-time over running task-time (tasks RUNNING but not yet in the
-    target group count, idle); Maximum is the serving tasks' utilisation (the ALB spreads
-    load evenly); Minimum is the idle level when some running task served nothing.
+    Service ``CPUUtilization`` is "the total CPU units in use by the tasks that belong to the
+    service, divided by the total number of CPU units that are reserved for the tasks that
+    belong to the service", and ECS collects it from tasks whose containers run
+    (https://docs.aws.amazon.com/AmazonECS/latest/developerguide/service_utilization.html,
+    https://docs.aws.amazon.com/AmazonECS/latest/developerguide/available-metrics.html). A
+    draining (DEACTIVATING) task still belongs to the service and its containers still run,
+    so it counts: ``running_ticks`` is the task-time of RUNNING and DEACTIVATING tasks. So
+    Average is busy task-time over that task-time (tasks RUNNING but not yet in the target
+    group, and draining tasks, which get no new request, count idle); Maximum is the serving
+    tasks' utilisation (the ALB spreads load evenly); Minimum is the idle level when some
+    counted task served nothing.
     """
     with np.errstate(divide="ignore", invalid="ignore"):
         busy = served / (model.capacity_rps * model.tick)  # task-ticks at full CPU

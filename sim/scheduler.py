@@ -1,5 +1,14 @@
-"""The ECS service scheduler (shared/reference/fargate-and-ecs.md, "Launch limits",
-"Placement and Availability Zones", "Fargate Spot").
+"""The ECS service scheduler.
+
+Sources: the ECS service scheduler and its AZ spread and rebalancing
+(https://docs.aws.amazon.com/AmazonECS/latest/developerguide/ecs_services.html,
+https://docs.aws.amazon.com/AmazonECS/latest/developerguide/service-rebalancing.html), the
+launch rate limits (500 tasks per service per minute:
+https://docs.aws.amazon.com/AmazonECS/latest/developerguide/service-quotas.html; the Fargate
+token bucket, 100 tokens refilled at 20 per second, one for on-demand and one for Spot:
+https://docs.aws.amazon.com/AmazonECS/latest/developerguide/throttling.html) and the
+capacity provider strategy
+(https://docs.aws.amazon.com/AmazonECS/latest/developerguide/fargate-capacity-providers.html).
 
 Keeps active (running + starting) tasks at the desired count; places a new task in the AZ with
 the fewest active tasks of the service and stops from the AZ with the most; honours the launch
@@ -13,6 +22,7 @@ from __future__ import annotations
 import math
 from collections import deque
 from collections.abc import Callable
+from dataclasses import dataclass
 
 import simpy
 
@@ -44,11 +54,46 @@ class TokenBucket:
         return now + max(0.0, (1.0 - self.tokens) / self.rate)
 
 
+@dataclass(frozen=True)
+class Blocked:
+    """Why a launch could not happen now: a structured cause, so that the retry delay never
+    depends on the wording of the log message.
+
+    ``kind`` is one of the ``BLOCK_*`` constants; ``provider`` names the capacity provider
+    for the per-provider causes (account token bucket, no Spot capacity).
+    """
+
+    kind: str
+    provider: str = ""
+    detail: str = ""
+
+    @property
+    def message(self) -> str:
+        return {
+            BLOCK_NO_AZ: "no Availability Zone available",
+            BLOCK_SERVICE_RATE: "service launch rate limit (per minute)",
+            BLOCK_QUOTA: f"Fargate vCPU quota {self.detail} reached",
+            BLOCK_NO_SPOT: "no Fargate Spot capacity",
+            BLOCK_ACCOUNT_RATE: f"account launch rate limit ({self.provider})",
+        }[self.kind]
+
+
+BLOCK_NO_AZ = "no_az"
+BLOCK_SERVICE_RATE = "service_rate"
+BLOCK_QUOTA = "vcpu_quota"
+BLOCK_NO_SPOT = "no_spot"
+BLOCK_ACCOUNT_RATE = "account_rate"
+
+
 class Scheduler:
     """Reconciles the service towards its desired count.
 
     ``launch(az, provider, rebalance)`` and ``stop(task, reason)`` are callbacks into the
     simulation, which owns the tasks' processes.
+
+    Rebalancing tasks (started in the emptiest AZ after a recovery, ``task.rebalance``) are
+    counted from the tasks themselves, never by a separate counter: a rebalancing task that
+    is stopped by a scale-in, crashes, or is lost in an outage stops counting at once.
     """
 
     def __init__(
@@ -87,7 +132,6 @@ class Scheduler:
         self.recent_launches: deque[float] = deque()
         self._retry_pending = False
         self.blocked_reason = ""
-        self.rebalance_in_flight = 0
         self.rebalance_stops = 0  # surplus created by a rebalance task that became healthy
 
     # -- views -------------------------------------------------------------------------
@@ -101,6 +145,11 @@ class Scheduler:
                 by[t.az].append(t)
         return by
 
+    @property
+    def rebalance_in_flight(self) -> int:
+        """Active tasks started to rebalance AZs that are not yet healthy."""
+        return sum(1 for t in self.tasks if t.active and t.rebalance)
+
     # -- inputs ------------------------------------------------------------------------
     def set_desired(self, n: int) -> None:
         self.desired = max(0, int(n))
@@ -111,17 +160,17 @@ class Scheduler:
             self.tasks.remove(task)
 
     def task_healthy(self, task: Task) -> None:
+        """A task passed its health check. For a rebalancing task, one task in the fullest AZ
+        is now surplus: reconcile once this instant's events are done (the call comes from
+        the task's own process, which must not be the one asked to stop from inside it)."""
         if task.rebalance:
             task.rebalance = False
-            self.rebalance_in_flight = max(0, self.rebalance_in_flight - 1)
             self.rebalance_stops += 1
-            self.reconcile()
+            self.reconcile_soon()
 
     def task_lost(self, task: Task) -> None:
         """A task stopped without being asked (crash, Spot, AZ): launch a replacement."""
-        if task.rebalance:
-            task.rebalance = False
-            self.rebalance_in_flight = max(0, self.rebalance_in_flight - 1)
+        task.rebalance = False
         self.reconcile_soon()
 
     def reconcile_soon(self) -> None:
@@ -132,11 +181,17 @@ class Scheduler:
     # -- the loop ----------------------------------------------------------------------
     def reconcile(self) -> None:
         """Launch or stop tasks until active == desired (+ tasks started to rebalance)."""
-        target = self.desired + self.rebalance_in_flight
         active = self.active()
-        surplus = len(active) - target
+        surplus = len(active) - self.desired - self.rebalance_in_flight
         if surplus > 0:
-            for task in self._pick_for_scale_in(surplus):
+            for _ in range(len(active)):
+                if len(self.active()) <= self.desired + self.rebalance_in_flight:
+                    break
+                picked = self._pick_for_scale_in(1)
+                if not picked:
+                    break
+                task = picked[0]
+                task.rebalance = False  # a rebalancing task picked by a scale-in
                 if self.rebalance_stops > 0:
                     self.rebalance_stops -= 1
                     self._stop(task, "AZ rebalancing")
@@ -144,20 +199,26 @@ class Scheduler:
                     self._stop(task, "scale-in")
             return
         self.rebalance_stops = 0
-        missing = -surplus
-        launched = 0
-        while launched < missing:
-            blocked = self._try_launch(rebalance=False)
-            if blocked:
+        plan = self._plan_providers(-surplus)
+        waiting: Blocked | None = None
+        for provider in plan:
+            if provider == "FARGATE_SPOT" and not self.spot_available:
+                # No Spot capacity: this share waits; the on-demand share still launches.
+                waiting = Blocked(BLOCK_NO_SPOT, provider)
+                continue
+            blocked = self._try_launch(rebalance=False, provider=provider)
+            if blocked is not None:
                 self._schedule_retry(blocked)
-                break
-            launched += 1
-        if missing == launched and self.rebalancing:
+                return
+        if waiting is not None:
+            self._schedule_retry(waiting)
+            return
+        if self.rebalancing:
             self._rebalance()
 
     def _rebalance(self) -> None:
         """AZ rebalancing: start a task in the emptiest up AZ; once it is healthy, reconcile
-        stops one in the fullest (shared/reference/fargate-and-ecs.md, AZ rebalancing)."""
+        stops one in the fullest (ECS service rebalancing, see the module docstring)."""
         if self.rebalance_in_flight or self.az_down:
             return
         by = self.active_by_az()
@@ -165,38 +226,37 @@ class Scheduler:
         if not counts or max(counts.values()) - min(counts.values()) <= 1:
             return
         az = min(self.azs, key=lambda a: (counts[a], self.azs.index(a)))
-        blocked = self._try_launch(rebalance=True, az=az)
-        if blocked:
+        provider = self._plan_providers(1)[0]
+        if provider == "FARGATE_SPOT" and not self.spot_available:
+            self._schedule_retry(Blocked(BLOCK_NO_SPOT, provider))
+            return
+        blocked = self._try_launch(rebalance=True, provider=provider, az=az)
+        if blocked is not None:
             self._schedule_retry(blocked)
 
-    def _try_launch(self, rebalance: bool, az: str | None = None) -> str:
-        """Launch one task; return '' on success, else why it is blocked."""
+    def _try_launch(self, rebalance: bool, provider: str, az: str | None = None) -> Blocked | None:
+        """Launch one task on ``provider``; return None on success, else why it is blocked."""
         now = self.env.now
         up = [a for a in self.azs if a not in self.az_down]
         if not up:
-            return "no Availability Zone available"
+            return Blocked(BLOCK_NO_AZ)
         while self.recent_launches and self.recent_launches[0] <= now - 60.0:
             self.recent_launches.popleft()
         if len(self.recent_launches) >= self.launch_rate_per_minute:
-            return "service launch rate limit (per minute)"
+            return Blocked(BLOCK_SERVICE_RATE)
         if self.vcpu_quota is not None:
             used = len(self.tasks) * self.vcpu_per_task
             if used + self.vcpu_per_task > self.vcpu_quota + 1e-9:
-                return f"Fargate vCPU quota {self.vcpu_quota:g} reached"
-        provider = self._pick_provider()
-        if provider is None:
-            return "no Fargate Spot capacity"
+                return Blocked(BLOCK_QUOTA, detail=f"{self.vcpu_quota:g}")
         if not self.buckets[provider].take(now):
-            return f"account launch rate limit ({provider})"
+            return Blocked(BLOCK_ACCOUNT_RATE, provider)
         if az is None:
             az = self.pick_az()
         self.recent_launches.append(now)
         task = self._launch(az, provider, rebalance)
         self.tasks.append(task)
-        if rebalance:
-            self.rebalance_in_flight += 1
         self.blocked_reason = ""
-        return ""
+        return None
 
     def pick_az(self) -> str:
         """The up AZ with the fewest active tasks (ties: the order of ``azs``)."""
@@ -206,39 +266,43 @@ class Scheduler:
 
     def place_warm(self, n: int) -> None:
         """Place ``n`` tasks present at time 0 (warm start): same spread, no launch limits."""
-        for _ in range(n):
-            provider = self._pick_provider() or self.providers[0][0]
+        for provider in self._plan_providers(n):
             self.tasks.append(self._launch(self.pick_az(), provider, False))
 
-    def _pick_provider(self) -> str | None:
-        """Capacity provider strategy: ``base`` first, then the share by ``weight``.
+    def _plan_providers(self, n: int) -> list[str]:
+        """The capacity providers of the next ``n`` launches: ``base`` first, then the share
+        by ``weight``, each pick counting the ones before it.
 
-        With no Spot capacity a Spot placement fails (there is no fallback); the scheduler
-        retries later.
+        The plan ignores Spot availability: with no Spot capacity the Spot picks wait (there
+        is no fallback to on-demand), and the on-demand picks launch, so the on-demand share
+        is never held up by Spot.
         """
         counts = {name: 0 for name, _, _ in self.providers}
         for t in self.active():
             counts[t.provider] = counts.get(t.provider, 0) + 1
-        choice = None
+        plan = []
+        for _ in range(max(0, n)):
+            choice = self._pick_provider(counts)
+            counts[choice] += 1
+            plan.append(choice)
+        return plan
+
+    def _pick_provider(self, counts: dict[str, int]) -> str:
+        """One pick of the capacity provider strategy given the tasks per provider."""
         for name, base, _ in self.providers:
             if base > counts[name]:
-                choice = name
-                break
-        if choice is None:
-            beyond = {name: counts[name] - base for name, base, _ in self.providers}
-            total = sum(max(0, b) for b in beyond.values()) + 1
-            wsum = sum(w for _, _, w in self.providers)
-            best = None
-            for name, _, weight in self.providers:
-                if weight == 0:
-                    continue
-                deficit = weight / wsum * total - max(0, beyond[name])
-                if best is None or deficit > best[0] + 1e-12:
-                    best = (deficit, name)
-            choice = best[1] if best else self.providers[0][0]
-        if choice == "FARGATE_SPOT" and not self.spot_available:
-            return None
-        return choice
+                return name
+        beyond = {name: counts[name] - base for name, base, _ in self.providers}
+        total = sum(max(0, b) for b in beyond.values()) + 1
+        wsum = sum(w for _, _, w in self.providers)
+        best = None
+        for name, _, weight in self.providers:
+            if weight == 0:
+                continue
+            deficit = weight / wsum * total - max(0, beyond[name])
+            if best is None or deficit > best[0] + 1e-12:
+                best = (deficit, name)
+        return best[1] if best else self.providers[0][0]
 
     def _pick_for_scale_in(self, k: int) -> list[Task]:
         """Stop ``k`` tasks: each from the AZ with the most active tasks; within it the
@@ -255,7 +319,8 @@ class Scheduler:
             chosen.append(task)
         return chosen
 
-    def _schedule_retry(self, reason: str) -> None:
+    def _schedule_retry(self, blocked: Blocked) -> None:
+        reason = blocked.message
         if reason != self.blocked_reason:
             self._log("SCHEDULER_BLOCKED", reason)
         self.blocked_reason = reason
@@ -263,10 +328,10 @@ class Scheduler:
             return
         self._retry_pending = True
         delay = self.retry
-        if reason.startswith("account launch rate limit"):
-            name = reason[reason.index("(") + 1 : -1]
-            delay = max(1e-3, self.buckets[name].next_token_at(self.env.now) - self.env.now)
-        elif reason.startswith("service launch rate limit"):
+        if blocked.kind == BLOCK_ACCOUNT_RATE:
+            bucket = self.buckets[blocked.provider]
+            delay = max(1e-3, bucket.next_token_at(self.env.now) - self.env.now)
+        elif blocked.kind == BLOCK_SERVICE_RATE:
             delay = max(1e-3, self.recent_launches[0] + 60.0 - self.env.now)
         self.env.process(self._retry_after(math.ceil(delay * 1000) / 1000))
 

@@ -19,6 +19,7 @@ import pandas as pd
 import simpy
 
 from sim import tasks as lc
+from sim.fargate import billed_seconds
 from sim.faults import Faults
 from sim.metrics import (
     MetricStore,
@@ -85,21 +86,81 @@ class _Steps:
             self.pos = tick
 
 
+#: What a policy saw, from backends.base.observed_summary: the counts, the scalable range,
+#: and the latest visible period's CPUUtilization and RequestCount (NaN when none is visible).
+OBSERVED_COLUMNS = (
+    "desired_before",
+    "running",
+    "pending",
+    "healthy",
+    "min_tasks",
+    "max_tasks",
+    "CPUUtilization",
+    "RequestCount",
+)
+#: Columns of the decisions table: one row per controller round: its time, the policy (class
+#: name), what it observed (OBSERVED_COLUMNS; ``desired_before`` is the desired count the
+#: round started from), the decided count (missing: no change) and the policy's reason.
+DECISION_COLUMNS = ("time_s", "policy", *OBSERVED_COLUMNS, "desired", "reason")
+
+
+def _no_decisions() -> pd.DataFrame:
+    return pd.DataFrame({name: [] for name in DECISION_COLUMNS})
+
+
+class _Integral:
+    """The exact per-tick integral (task-seconds) of a count that changes at any instant."""
+
+    def __init__(self, n: int, tick: float) -> None:
+        self.seconds = np.zeros(n)
+        self.tick = tick
+        self.value = 0
+        self.t = 0.0
+
+    def fill(self, until: float) -> None:
+        """Integrate the current value from the last change up to ``until``."""
+        t0, t1 = self.t, min(until, len(self.seconds) * self.tick)
+        if t1 <= t0:
+            return
+        self.t = t1
+        if self.value == 0:
+            return
+        n = len(self.seconds)
+        k0 = min(n - 1, int(math.floor(t0 / self.tick + 1e-9)))
+        k1 = min(n, int(math.floor(t1 / self.tick + 1e-9)))
+        v = float(self.value)
+        if k0 == k1:
+            self.seconds[k0] += v * (t1 - t0)
+            return
+        self.seconds[k0] += v * ((k0 + 1) * self.tick - t0)
+        self.seconds[k0 + 1 : k1] += v * self.tick
+        if k1 < n and t1 > k1 * self.tick:
+            self.seconds[k1] += v * (t1 - k1 * self.tick)
+
+    def set(self, t: float, value: int) -> None:
+        self.fill(t)
+        self.t = max(self.t, t)
+        self.value = value
+
+
 @dataclass
 class RunResult:
-    """Metrics per period, the event log, and the summary of one run."""
+    """Metrics per period, the event log, the decisions and the summary of one run."""
 
     metrics: pd.DataFrame
     events: pd.DataFrame
     summary: dict[str, Any]
     scenario: Scenario | None = field(default=None, repr=False)
+    decisions: pd.DataFrame = field(default_factory=_no_decisions)
 
     def write(self, out: str | Path) -> Path:
-        """Write metrics.parquet, events.parquet and summary.json into ``out``."""
+        """Write metrics.parquet, events.parquet, decisions.parquet and summary.json into
+        ``out``."""
         out = Path(out)
         out.mkdir(parents=True, exist_ok=True)
         self.metrics.to_parquet(out / "metrics.parquet", index=False)
         self.events.to_parquet(out / "events.parquet", index=False)
+        self.decisions.to_parquet(out / "decisions.parquet", index=False)
         (out / "summary.json").write_text(json.dumps(self.summary, indent=2) + "\n")
         return out
 
@@ -108,16 +169,10 @@ class Simulation:
     """A Fargate service on SimPy, its traffic and its faults.
 
     ``rate`` (requests/s per tick) overrides the scenario's traffic (used by tests and by
-    sweeps that share one trace); ``trace_loader(spec, base_dir)`` replaces trace loading.
+    sweeps that share one trace).
     """
 
-    def __init__(
-        self,
-        scenario: Scenario,
-        *,
-        rate: np.ndarray | None = None,
-        trace_loader: Any = None,
-    ) -> None:
+    def __init__(self, scenario: Scenario, *, rate: np.ndarray | None = None) -> None:
         self.scenario = sc = scenario
         self.env = simpy.Environment()
         self.rng = random_streams(sc.run.seed)
@@ -132,7 +187,6 @@ class Simulation:
                 run.tick,
                 self.rng["traffic"],
                 base_dir=base_dir,
-                trace_loader=trace_loader,
             )
         rate = np.asarray(rate, dtype=float)
         if len(rate) != self.n_ticks:
@@ -149,6 +203,13 @@ class Simulation:
         self.running = _Steps(self.n_ticks)
         self.pending = _Steps(self.n_ticks)
         self.desired_steps = _Steps(self.n_ticks)
+        # Tasks whose containers run and whose CPU the service metric averages: RUNNING and
+        # DEACTIVATING (sim/metrics.py, count_columns).
+        self.reporting = _Steps(self.n_ticks)
+        # Billed tasks (image pull started, not yet STOPPED), integrated exactly per tick.
+        self.billed = _Integral(self.n_ticks, run.tick)
+        # Target (application) 5xx: always zero until the releases work adds bad releases;
+        # the column exists so that canary analysis reads it under its CloudWatch name.
         self.target_5xx = np.zeros(self.n_ticks)
         self.store = MetricStore(
             n_periods,
@@ -165,17 +226,21 @@ class Simulation:
             pull_mean=svc.image_size_mb / svc.pull_mbps,
             pull_jitter=svc.pull_jitter,
             container_start=svc.container_start,
-            health_check=svc.health_check_interval * svc.healthy_threshold,
+            health_check_min=svc.health_check_interval * (svc.healthy_threshold - 1),
+            health_check_phase=svc.health_check_interval,
             deregistration_delay=svc.deregistration_delay,
             stop_duration=svc.stop_duration,
             deprovisioning=svc.deprovisioning,
         )
         self._events: list[tuple] = []
+        self._decisions: list[tuple] = []
         self._next_id = 0
         self._warm = False
         self.n_serving = 0
         self.n_running = 0
         self.n_pending = 0
+        self.n_reporting = 0
+        self.n_billed = 0
         self.cost_on_demand = 0.0
         self.cost_spot = 0.0
         self.billed_task_seconds = 0.0
@@ -253,6 +318,7 @@ class Simulation:
         task.process = self.env.process(
             lc.lifecycle(self.env, task, self.times, self, self.rng["start"], warm=self._warm)
         )
+        self.faults.task_launched(task)
         return task
 
     def _stop(self, task: lc.Task, reason: str) -> None:
@@ -266,6 +332,12 @@ class Simulation:
             self.n_running -= 1
         if new == lc.RUNNING:
             self.n_running += 1
+        reporting = (lc.RUNNING, lc.DEACTIVATING)
+        if old in reporting and new not in reporting:
+            self.n_reporting -= 1
+        if new in reporting and old not in reporting:
+            self.n_reporting += 1
+        self.reporting.set(tick, self.n_reporting)
         if old in starting and new not in starting:
             self.n_pending -= 1
         if new in starting and old not in starting:
@@ -276,6 +348,9 @@ class Simulation:
     def transition(self, task: lc.Task, old: str, new: str, reason: str) -> None:
         if old != new:
             self._count(old, new)
+        if new == lc.ACTIVATING or (new == lc.RUNNING and old == new):  # pull, or warm
+            self.n_billed += 1
+            self.billed.set(self.env.now, self.n_billed)
         self.log(new, reason, task)
         if new == lc.RUNNING and not task.stop_requested:
             self.faults.task_running(task)
@@ -294,15 +369,23 @@ class Simulation:
             self.scheduler.task_healthy(task)
 
     def stopped(self, task: lc.Task) -> None:
+        if task.billing_start is not None:
+            self.n_billed -= 1
+            self.billed.set(self.env.now, self.n_billed)
         self._bill(task, self.env.now, minimum=True)
         self.scheduler.task_stopped(task)
 
     def _bill(self, task: lc.Task, until: float, minimum: bool) -> None:
+        """Bill a task from its image pull to ``until``: rounded up to the whole second and,
+        for a task that stopped, at least the one-minute minimum (sim/fargate.py,
+        billed_seconds). A task still running at the end of the run is billed to the end
+        without the minimum (the run is cut, not the task)."""
         if task.billing_start is None:
             return
-        seconds = until - task.billing_start
         if minimum:
-            seconds = max(60.0, seconds)
+            seconds = billed_seconds(task.billing_start, until)
+        else:
+            seconds = billed_seconds(task.billing_start, until, minimum=0.0)
         price = self.size.price_per_second(task.spot, self.scenario.service.spot_discount)
         if task.spot:
             self.cost_spot += seconds * price
@@ -337,9 +420,12 @@ class Simulation:
         """Bring the fluid, counters and metric periods up to the current tick."""
         tick = self.tick_of(self.env.now)
         self.fluid.advance(tick)
-        for steps in (self.running, self.pending, self.desired_steps):
+        for steps in (self.running, self.pending, self.desired_steps, self.reporting):
             steps.fill(tick)
-        self.store.fill(self.fluid.pos // self.tpp)
+        done = self.fluid.pos // self.tpp
+        if done > self.store.done:  # the billed integral is read only for whole periods
+            self.billed.fill(done * self.tpp * self.tick)
+        self.store.fill(done)
 
     def _tick_arrays(self) -> dict[str, np.ndarray]:
         """The per-tick arrays the metric store reads (shared, not copied)."""
@@ -352,13 +438,15 @@ class Simulation:
             "n_serving": f.n_serving,
             "rate": self.rate,
             "running": self.running.values,
+            "reporting": self.reporting.values,
+            "billed": self.billed.seconds,
             "pending": self.pending.values,
             "desired": self.desired_steps.values,
             "target_5xx": self.target_5xx,
         }
 
     # -- run ----------------------------------------------------------------------------
-    def run(self, policy: Any = None, controller_factory: Any = None) -> RunResult:
+    def run(self, policy: Any = None) -> RunResult:
         """Run to the scenario's duration under ``policy`` (default: the scenario's)."""
         from backends.base import Controller
         from backends.base import run as run_controller
@@ -370,22 +458,27 @@ class Simulation:
                 self.scenario.autoscaler.policy, **self.scenario.autoscaler.params
             )
         backend = SimBackend(self, policy)
-        run_controller(Controller(policy, backend))
+        run_controller(Controller(policy, backend, record=self.record_decision))
         self.env.run(until=self.scenario.run.duration)
         return self.finish()
 
     def finish(self) -> RunResult:
         end = self.scenario.run.duration
         self.fluid.close()
-        for steps in (self.running, self.pending, self.desired_steps):
+        for steps in (self.running, self.pending, self.desired_steps, self.reporting):
             steps.fill(self.n_ticks)
+        self.billed.fill(end)
         self.store.fill(self.store.n_periods)
         self.store.ensure_latency(self.store.n_periods)
         for task in self.all_tasks:
             if task.billing_start is not None:
                 self._bill(task, end, minimum=False)
         return RunResult(
-            self._metrics_frame(), self._events_frame(), self._summary(), self.scenario
+            self._metrics_frame(),
+            self._events_frame(),
+            self._summary(),
+            self.scenario,
+            decisions=self._decisions_frame(),
         )
 
     def _metrics_frame(self) -> pd.DataFrame:
@@ -400,6 +493,42 @@ class Simulation:
             columns=["time_s", "task", "az", "revision", "provider", "event", "reason"],
         )
         return df.astype({"time_s": float, "task": "int64", "revision": "int64"})
+
+    # -- decisions ------------------------------------------------------------------------
+    def record_decision(self, record: Any) -> None:
+        """Keep one controller round (backends.base.DecisionRecord) as a row."""
+        seen = record.observed
+        self._decisions.append(
+            (
+                float(record.time),
+                record.policy,
+                record.desired_before,
+                seen["running"],
+                seen["pending"],
+                seen["healthy"],
+                seen["min_tasks"],
+                seen["max_tasks"],
+                seen["CPUUtilization"],
+                seen["RequestCount"],
+                record.desired,
+                record.reason,
+            )
+        )
+
+    def _decisions_frame(self) -> pd.DataFrame:
+        df = pd.DataFrame(self._decisions, columns=DECISION_COLUMNS)
+        ints = ("desired_before", "running", "pending", "healthy", "min_tasks", "max_tasks")
+        return df.astype(
+            {
+                "time_s": float,
+                **{name: "int64" for name in ints},
+                "CPUUtilization": float,
+                "RequestCount": float,
+                "desired": "Int64",
+                "policy": str,
+                "reason": str,
+            }
+        )
 
     def _summary(self) -> dict[str, Any]:
         cols = self.store.columns

@@ -1,8 +1,19 @@
-"""Task lifecycle as SimPy processes (shared/reference/fargate-and-ecs.md, "Task lifecycle").
+"""Task lifecycle as SimPy processes.
 
 PROVISIONING -> PENDING -> ACTIVATING (image pull, billed from here) -> RUNNING -> serving once
-the target group health check passes (interval x healthy threshold) -> DEACTIVATING (draining
-for the deregistration delay, no new requests) -> STOPPING -> DEPROVISIONING -> STOPPED.
+the target group health check passes -> DEACTIVATING (draining for the deregistration delay,
+no new requests) -> STOPPING -> DEPROVISIONING -> STOPPED: the task lifecycle states of
+https://docs.aws.amazon.com/AmazonECS/latest/developerguide/task-lifecycle-explanation.html.
+
+Time to healthy: the target group checks each target every ``HealthCheckIntervalSeconds`` and
+marks it healthy after ``HealthyThresholdCount`` consecutive successes
+(https://docs.aws.amazon.com/elasticloadbalancing/latest/application/target-group-health-checks.html).
+The first check of a newly registered target falls at an unknown phase of the interval, so
+the time from registration to healthy is ``(threshold - 1) x interval`` plus a phase drawn
+uniformly within one interval (from the task's start-latency stream); ``interval x
+threshold`` is the worst case. (The same page also says that a newly registered target
+"must pass one health check to be considered healthy"; if that holds for ECS tasks, the
+time to healthy is shorter still. The model keeps the threshold count until measured.)
 
 Every transition is an event record (time, task, AZ, revision, event, reason) through the
 ``hooks`` object the simulation passes in; this module holds no policy and no AWS.
@@ -40,6 +51,8 @@ class Task:
     id: int
     az: str
     provider: str
+    #: The task definition revision. Constant (1) until the releases work adds deployments;
+    #: the event log already carries it.
     revision: int
     launched_at: float
     state: str = PROVISIONING
@@ -70,10 +83,18 @@ class LifecycleTimes:
     pull_mean: float
     pull_jitter: float
     container_start: float
-    health_check: float
+    #: ``(healthy_threshold - 1) x interval``: the checks after the first one.
+    health_check_min: float
+    #: The health check interval: the first check's phase is uniform in [0, this).
+    health_check_phase: float
     deregistration_delay: float
     stop_duration: float
     deprovisioning: float
+
+    @property
+    def health_check(self) -> float:
+        """The longest time from RUNNING to healthy (interval x healthy threshold)."""
+        return self.health_check_min + self.health_check_phase
 
 
 class Hooks(Protocol):
@@ -101,14 +122,18 @@ def _set(hooks: Hooks, task: Task, state: str, reason: str) -> None:
     hooks.transition(task, old, state, reason)
 
 
-def start_time_draws(times: LifecycleTimes, rng: np.random.Generator) -> tuple[float, float]:
-    """(provisioning, image pull) seconds for one task, from the start-latency stream."""
+def start_time_draws(times: LifecycleTimes, rng: np.random.Generator) -> tuple[float, float, float]:
+    """(provisioning, image pull, RUNNING to healthy) seconds for one task, from the
+    start-latency stream."""
     lo, hi = times.provisioning
     prov = lo if hi <= lo else float(rng.uniform(lo, hi))
     jitter = 1.0
     if times.pull_jitter > 0:
         jitter = max(0.1, 1.0 + times.pull_jitter * float(rng.standard_normal()))
-    return prov, times.pull_mean * jitter
+    healthy = times.health_check_min
+    if times.health_check_phase > 0:
+        healthy += float(rng.uniform(0.0, times.health_check_phase))
+    return prov, times.pull_mean * jitter, healthy
 
 
 def lifecycle(
@@ -127,14 +152,14 @@ def lifecycle(
             _set(hooks, task, RUNNING, "present at start (warm)")
             hooks.set_serving(task, True, "present at start (warm)")
         else:
-            prov, pull = start_time_draws(times, rng)
+            prov, pull, healthy = start_time_draws(times, rng)
             yield env.timeout(prov)
             _set(hooks, task, PENDING, "network interface attached")
             _set(hooks, task, ACTIVATING, "image pull started")
             task.billing_start = env.now
             yield env.timeout(pull + times.container_start)
             _set(hooks, task, RUNNING, "containers started, registered with target group")
-            yield env.timeout(times.health_check)
+            yield env.timeout(healthy)
             hooks.set_serving(task, True, "target group health check passed")
         # Serve until asked to stop.
         yield env.event()

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import dataclasses
+
 import numpy as np
 from numpy.typing import ArrayLike
 
@@ -26,6 +28,14 @@ FAST_START = {
 #: it (``build`` and ``policy_scenario`` use it unless a test overrides a key); the calibrated
 #: defaults are tested in tests/backends/test_reaction_time.py.
 IDEAL_TIMING: dict = {"publication_delay": "60s", "alarm_evaluation_phase": 0, "actuation_delay": 0}
+
+
+def exact_health_checks(sim):
+    """Make the time from RUNNING to healthy exactly interval x healthy threshold (the worst
+    case, no random phase), so that an event trace has round times. Returns ``sim``."""
+    t = sim.times
+    sim.times = dataclasses.replace(t, health_check_min=t.health_check, health_check_phase=0.0)
+    return sim
 
 
 def build(**sections: dict) -> Scenario:

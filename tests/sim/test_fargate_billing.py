@@ -1,12 +1,19 @@
-"""Sizes and prices from shared/reference/fargate-and-ecs.md, and billing in the model."""
+"""Sizes and prices (AWS Fargate pricing page, https://aws.amazon.com/fargate/pricing/, and
+the ECS task size table), and billing in the model."""
 
 from __future__ import annotations
 
 import pytest
-from helpers import FAST_START, build, constant_rate
+from helpers import FAST_START, build, constant_rate, exact_health_checks
 
 from policies.autoscaling.static import StaticPolicy
-from sim.fargate import TaskSize, TaskSizeError, billed_seconds, validate_task_size
+from sim.fargate import (
+    MINIMUM_BILLED_SECONDS,
+    TaskSize,
+    TaskSizeError,
+    billed_seconds,
+    validate_task_size,
+)
 from sim.simulation import Simulation
 
 
@@ -59,12 +66,19 @@ def test_prices() -> None:
 
 
 def test_minimum_billing() -> None:
-    assert billed_seconds(0.0, 10.0) == 60.0
-    assert billed_seconds(5.0, 125.5) == 120.5
+    # Rounded up to the next whole second, at least the one-minute minimum (AWS Fargate
+    # pricing page).
+    assert MINIMUM_BILLED_SECONDS == 60.0
+    assert billed_seconds(0.0, 10.0) == MINIMUM_BILLED_SECONDS
+    assert billed_seconds(5.0, 125.5) == 121.0
+    assert billed_seconds(5.0, 125.0) == 120.0
+    assert billed_seconds(0.25, 60.5) == 61.0
+    assert billed_seconds(0.0, 86400.0 + 1e-10) == 86400.0  # float noise is not a second
+    assert billed_seconds(0.0, 10.2, minimum=0.0) == 11.0
 
 
 def test_fixed_fleet_cost_matches_hand_arithmetic() -> None:
-    """The reference's example: 10 tasks of 1 vCPU / 2 GB, x86, 24 h cost $11.8488."""
+    """10 tasks of 1 vCPU / 2 GB, x86, 24 h: 240 x (0.04048 + 2 x 0.004445) = $11.8488."""
     sc = build(run={"duration": "24h", "tick": "1s"}, service={"initial_tasks": 10})
     result = Simulation(sc, rate=constant_rate(sc, 300)).run(StaticPolicy())
     assert result.summary["cost_usd"] == pytest.approx(11.8488, abs=1e-9)
@@ -92,7 +106,8 @@ def test_short_lived_task_pays_the_one_minute_minimum() -> None:
             "azs": ["us-east-1a"],
         },
     )
-    result = Simulation(sc, rate=constant_rate(sc, 10)).run(UpThenDown(interval=15.0))
+    sim = exact_health_checks(Simulation(sc, rate=constant_rate(sc, 10)))
+    result = sim.run(UpThenDown(interval=15.0))
     ev = result.events
     stopped = ev[(ev.task == 1) & (ev.event == "STOPPED")].time_s.iloc[0]
     price = sc.service.task_size.price_per_second()

@@ -1,13 +1,15 @@
 """Exact event traces (SimPy's own test style): every transition at its time.
 
 Start latency is made exact (tests/helpers.py FAST_START): PROVISIONING 10 s, then the image
-pull (88 MB at 8.8 MB/s = 10 s) plus 2 s container start, then health checks 5 s x 2 = 10 s.
+pull (88 MB at 8.8 MB/s = 10 s) plus 2 s container start, then health checks 5 s x 2 = 10 s
+(the worst case, made exact by tests/helpers.py exact_health_checks; the model draws the
+first check's phase, see test_time_to_healthy_has_a_random_phase).
 """
 
 from __future__ import annotations
 
 import pytest
-from helpers import FAST_START, build, constant_rate
+from helpers import FAST_START, build, constant_rate, exact_health_checks
 
 from policies.autoscaling.static import StaticPolicy
 from sim.simulation import Simulation
@@ -26,7 +28,9 @@ def test_scale_out_from_two_to_four_tasks() -> None:
         run={"duration": "10m"},
         service={**FAST_START, "initial_tasks": 2, "min_tasks": 1, "max_tasks": 10},
     )
-    result = Simulation(sc, rate=constant_rate(sc, 100)).run(StaticPolicy(count=4))
+    result = exact_health_checks(Simulation(sc, rate=constant_rate(sc, 100))).run(
+        StaticPolicy(count=4)
+    )
     assert trace(result) == [
         (0.0, 0, "us-east-1a", "RUNNING"),
         (0.0, 0, "us-east-1a", "HEALTHY"),
@@ -58,7 +62,7 @@ def test_az_outage_with_three_azs() -> None:
         service={**FAST_START, "initial_tasks": 3},
         faults={"az_outages": [{"az": "us-east-1b", "at": 100, "duration": 600}]},
     )
-    result = Simulation(sc, rate=constant_rate(sc, 100)).run(StaticPolicy())
+    result = exact_health_checks(Simulation(sc, rate=constant_rate(sc, 100))).run(StaticPolicy())
     assert trace(result) == [
         (0.0, 0, "us-east-1a", "RUNNING"),
         (0.0, 0, "us-east-1a", "HEALTHY"),
@@ -107,7 +111,7 @@ def test_spot_interruption() -> None:
         },
         faults={"spot_interruptions": [{"at": 100}]},
     )
-    result = Simulation(sc, rate=constant_rate(sc, 50)).run(StaticPolicy())
+    result = exact_health_checks(Simulation(sc, rate=constant_rate(sc, 50))).run(StaticPolicy())
     assert trace(result) == [
         (0.0, 0, "us-east-1a", "RUNNING"),
         (0.0, 0, "us-east-1a", "HEALTHY"),
@@ -145,7 +149,7 @@ def test_no_spot_capacity_window_blocks_spot_placement() -> None:
             "spot_unavailable": [{"at": 50, "duration": 200}],
         },
     )
-    result = Simulation(sc, rate=constant_rate(sc, 50)).run(StaticPolicy())
+    result = exact_health_checks(Simulation(sc, rate=constant_rate(sc, 50))).run(StaticPolicy())
     ev = result.events
     launches = ev[(ev.event == "PROVISIONING") & (ev.task == 1)]
     # No fallback: the replacement waits for Spot capacity (back at 250 s).
@@ -162,8 +166,39 @@ def test_a_crash_loses_the_tasks_share_of_the_backlog() -> None:
         service={**FAST_START, "initial_tasks": 2, "azs": ["us-east-1a"]},
         faults={"crashes": [{"at": 30}]},
     )
-    sim = Simulation(sc, rate=constant_rate(sc, 300))
+    sim = exact_health_checks(Simulation(sc, rate=constant_rate(sc, 300)))
     sim.run(StaticPolicy())
     assert sim.fluid.backlog[29] == pytest.approx(3000.0)
     assert sim.fluid.failed[30] == pytest.approx(1500.0)
     assert sim.fluid.failed[:30].sum() == 0.0
+
+
+def test_time_to_healthy_has_a_random_phase() -> None:
+    # (threshold - 1) x interval plus a phase uniform within one interval: with 30 s x 5,
+    # between 120 s and 150 s after RUNNING, different per task, the same for the same seed.
+    def healthy_after(seed: int) -> list[float]:
+        sc = build(
+            run={"duration": "20m", "seed": seed},
+            service={
+                **FAST_START,
+                "health_check_interval": "30s",
+                "healthy_threshold": 5,
+                "initial_tasks": 0,
+                "min_tasks": 0,
+                "max_tasks": 40,
+            },
+        )
+        result = Simulation(sc, rate=constant_rate(sc, 10)).run(StaticPolicy(count=40))
+        ev = result.events
+        running = ev[ev.event == "RUNNING"].set_index("task").time_s
+        healthy = ev[ev.event == "HEALTHY"].set_index("task").time_s
+        return list((healthy - running.loc[healthy.index]).to_numpy())
+
+    waits = healthy_after(1)
+    assert len(waits) == 40
+    assert min(waits) >= 120.0 and max(waits) < 150.0
+    assert len(set(waits)) == 40
+    # 40 uniform phases on [0, 30): mean 15 s, standard error 1.4 s.
+    assert abs(sum(waits) / 40 - 135.0) < 6.0
+    assert healthy_after(1) == waits
+    assert healthy_after(2) != waits

@@ -10,6 +10,7 @@ from hypothesis import strategies as st
 
 from policies.autoscaling.reactive import ReactivePolicy
 from policies.autoscaling.static import StaticPolicy
+from sim.fargate import billed_seconds
 from sim.simulation import Simulation
 
 scenarios = st.fixed_dictionaries(
@@ -91,8 +92,8 @@ def test_requests_conserved_every_tick_and_counts_valid(p) -> None:
 
 
 def _billed_seconds(events, duration: float) -> float:
-    """From the image pull (ACTIVATING; time 0 for a warm task) to STOPPED, at least 60 s;
-    a task still running at the end is billed to the end."""
+    """From the image pull (ACTIVATING; time 0 for a warm task) to STOPPED, rounded up to
+    the whole second, at least 60 s; a task still running at the end is billed to the end."""
     times = dict(zip(events.event, events.time_s, strict=False))
     if "ACTIVATING" in times:
         start = times["ACTIVATING"]
@@ -101,8 +102,8 @@ def _billed_seconds(events, duration: float) -> float:
     else:
         return 0.0  # stopped before its image pull began
     if "STOPPED" in times:
-        return max(60.0, times["STOPPED"] - start)
-    return duration - start
+        return billed_seconds(start, times["STOPPED"])
+    return billed_seconds(start, duration, minimum=0.0)
 
 
 def test_same_seed_same_result_bit_for_bit() -> None:
