@@ -640,13 +640,22 @@ def run_experiment(
     }
     from experiments.autoscaling_report import plot_cost_vs_good, write_report
 
-    with staged_output(out) as tmp:
-        (tmp / "config.json").write_text(json.dumps(config, indent=2))
-        tuning_runs.to_parquet(tmp / "tuning.parquet", index=False)
-        runs.to_parquet(tmp / "runs.parquet", index=False)
-        table.to_csv(tmp / "table.csv", index=False)
-        plot_cost_vs_good(table, tmp / "cost_vs_good_minutes.png")
-        write_report(tmp, runs, table, tuning_runs, config)
+    try:
+        with staged_output(out) as tmp:
+            (tmp / "config.json").write_text(json.dumps(config, indent=2))
+            tuning_runs.to_parquet(tmp / "tuning.parquet", index=False)
+            runs.to_parquet(tmp / "runs.parquet", index=False)
+            table.to_csv(tmp / "table.csv", index=False)
+            plot_cost_vs_good(table, tmp / "cost_vs_good_minutes.png")
+            write_report(tmp, runs, table, tuning_runs, config)
+    except KeyboardInterrupt:
+        kept = finished + runs.to_dict("records")
+        with staged_output(out) as tmp:
+            pd.DataFrame(kept).to_parquet(tmp / "runs.partial.parquet", index=False)
+        raise Interrupted(
+            f"interrupted while writing the report: kept {len(kept)} of {total} runs in "
+            f"{out / 'runs.partial.parquet'}"
+        ) from None
     log(
         f"wrote report.md, table.csv, runs.parquet, tuning.parquet, config.json and the figure in {out}"
     )

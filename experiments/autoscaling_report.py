@@ -3,6 +3,7 @@ figure, computed from the flat per-run records (experiments/autoscaling.py)."""
 
 from __future__ import annotations
 
+import textwrap
 from pathlib import Path
 from typing import Any
 
@@ -53,7 +54,8 @@ def plot_cost_vs_good(table: pd.DataFrame, path: Path) -> None:
     traces = list(dict.fromkeys(table.trace))
     policies = list(dict.fromkeys(table.policy))
     colours = plt.get_cmap("tab10")
-    fig, axes = plt.subplots(1, len(traces), figsize=(4.2 * len(traces), 4.6), squeeze=False)
+    width = max(8.0, 4.2 * len(traces))
+    fig, axes = plt.subplots(1, len(traces), figsize=(width, 5.2), squeeze=False)
     handles: dict[str, Any] = {}
     for ax, trace in zip(axes[0], traces, strict=True):
         sub = table[table.trace == trace]
@@ -88,20 +90,25 @@ def plot_cost_vs_good(table: pd.DataFrame, path: Path) -> None:
         list(handles.values()),
         list(handles),
         loc="lower center",
-        ncol=min(len(handles), 9),
+        bbox_to_anchor=(0.5, 0.05),
+        ncol=min(len(handles), 5),
         fontsize=8,
         frameon=False,
     )
     ns = ", ".join(f"{t} n = {int(table[table.trace == t].n.max())}" for t in traces)
+    caption = (
+        f"Means over independent windows ({ns}); bars: 95% Student-t intervals, clipped to "
+        f"[0, 1] and >= $0; hollow: misses the SLO; dashed: the {TUNING_GOOD_MINUTES} bar."
+    )
     fig.text(
         0.5,
-        0.005,
-        f"Means over independent windows ({ns}); bars: 95% Student-t intervals clipped to "
-        f"[0, 1] and >= $0; hollow: misses the SLO; dashed: the {TUNING_GOOD_MINUTES} bar.",
+        0.01,
+        textwrap.fill(caption, int(width * 15)),
         ha="center",
+        va="bottom",
         fontsize=7,
     )
-    fig.tight_layout(rect=(0, 0.1, 1, 1))
+    fig.tight_layout(rect=(0, 0.17, 1, 1))
     fig.savefig(path, dpi=110)
     plt.close(fig)
 

@@ -111,6 +111,7 @@ def cmd_demo(args: argparse.Namespace) -> int:
 
 def cmd_experiment_autoscaling(args: argparse.Namespace) -> int:
     from experiments.autoscaling import POLICIES, TRACES, run_experiment
+    from experiments.outputs import Interrupted
 
     try:
         run_experiment(
@@ -126,6 +127,9 @@ def cmd_experiment_autoscaling(args: argparse.Namespace) -> int:
     except ValueError as exc:
         print(f"fargate-lab experiment autoscaling: {exc}", file=sys.stderr)
         return EXIT_BAD_INPUT
+    except Interrupted as exc:
+        print(exc, file=sys.stderr)
+        return 130
     return 0
 
 
