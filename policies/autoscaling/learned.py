@@ -51,6 +51,10 @@ How it works (every number below is a named parameter of :class:`LearnedPolicy`)
 This module holds the policy: its parameters and their validation, the training schedule and
 model fitting, and the scaling arithmetic of :meth:`LearnedPolicy.decide`. Feature and label
 construction and the numpy tree evaluator are in :mod:`policies.autoscaling.forecast`.
+
+Warm start: :meth:`LearnedPolicy.warm_start` gives the policy metrics from before time 0,
+seen in front of the observation's own metrics (:func:`with_warm_history` in
+:mod:`policies.autoscaling.forecast`), so training can start at the first decision.
 """
 
 from __future__ import annotations

@@ -34,6 +34,11 @@ What AWS does not publish, and what this module does instead (all transparent):
 Scale-out timing: at time ``t`` the policy wants the larger of the forecast capacity of the
 hour containing ``t`` and of the hour containing ``t + scheduling_buffer``, so capacity for an
 hour starting at ``H`` is requested from ``H - scheduling_buffer`` on.
+
+Warm start: :meth:`PredictiveScalingPolicy.warm_start` gives the policy metrics from before
+time 0 (a service that ran before the policy was attached has CloudWatch history); decisions
+then see them in front of the observation's own metrics, so the first forecast can come at
+the first decision (policies/autoscaling/forecast.py :func:`with_warm_history`).
 """
 
 from __future__ import annotations
