@@ -197,9 +197,7 @@ def test_reduced_experiment(mirror: Path, tmp_path: Path) -> None:
     runs = pd.read_parquet(out / "runs.parquet")
     assert not bool(table.set_index("policy").meets_slo["reactive"])
     oracle = report.split("### Distance from the oracle")[1]
-    ranked = [
-        line for line in oracle.splitlines() if line.startswith("  meet the SLO, ranked:")
-    ]
+    ranked = [line for line in oracle.splitlines() if line.startswith("  meet the SLO, ranked:")]
     missed = [line for line in oracle.splitlines() if line.startswith("  miss the SLO")]
     assert missed and "reactive" in missed[0]
     assert all("reactive" not in line for line in ranked)
@@ -273,3 +271,24 @@ def test_ctrl_c_keeps_completed_runs_and_exits_130(mirror: Path, tmp_path: Path)
     assert len(kept) >= 1
     assert f"kept {len(kept)} of" in err
     assert not (out / "report.md").exists()
+
+
+def test_a_failed_run_leaves_no_output_folder(tmp_path: Path, monkeypatch) -> None:
+    def broken(window: exp.Window, tick: float):
+        raise OSError("download failed")
+
+    monkeypatch.setattr(exp, "window_rate", broken)
+    out = tmp_path / "new" / "out"
+    with pytest.raises(OSError, match="download failed"):
+        exp.run_experiment(
+            out,
+            traces=["aws-elb"],
+            policies=["static"],
+            seeds=[1],
+            days=0.05,
+            workers=1,
+            progress=False,
+            log=lambda _: None,
+        )
+    assert not (tmp_path / "new").exists()
+    assert list(tmp_path.iterdir()) == []
