@@ -263,6 +263,7 @@ def write_report(
         "## Findings",
         "",
     ]
+    lines += summary_lines(runs, table)
     lines += _equal_quality(runs, table, config)
     lines += _oracle(evaluation, table, config)
     lines += [
@@ -274,6 +275,61 @@ def write_report(
     path = out / "report.md"
     path.write_text("\n".join(lines) + "\n")
     return path
+
+
+def summary_lines(runs: pd.DataFrame, table: pd.DataFrame) -> list[str]:
+    """One compact markdown table: per (trace, policy) n, the SLO verdict, billed cost, good
+    minutes, availability, billed slack, cost against the baseline at equal quality and cost
+    against the oracle (the last only for policies that meet the SLO)."""
+    evaluation = runs[runs.kind == "evaluation"]
+    lines = [
+        "### Summary",
+        "",
+        "Means ± 95% half-widths over n independent windows. `vs TT at equal quality`: cost "
+        f"relative to {BASELINE}'s Pareto front at the policy's good minutes. `vs oracle`: "
+        "cost relative to the oracle, paired by window, shown only for policies that meet the "
+        "SLO.",
+        "",
+        "| trace | policy | n | SLO | cost (USD) | good minutes | availability | slack billed "
+        "| vs TT at equal quality | vs oracle |",
+        "|---|---|---|---|---|---|---|---|---|---|",
+    ]
+    has_sweep = BASELINE in set(runs.policy) and (runs.kind == "sweep").any()
+    has_oracle = "oracle" in set(evaluation.policy)
+    for r in table.itertuples():
+        eq = "-"
+        if has_sweep and r.policy != BASELINE:
+            d = equal_quality_difference(runs[runs.trace == r.trace], r.policy, BASELINE)
+            if len(d):
+                dd = d.iloc[0]
+                if dd["n"] == 0:
+                    eq = "beyond TT's range"
+                else:
+                    eq = _pct(dd["mean"], dd["ci95"]) + (
+                        f" (n = {int(dd['n'])})" if dd["n"] != r.n else ""
+                    )
+        orc = "-"
+        if has_oracle and r.policy != "oracle":
+            if not r.meets_slo:
+                orc = "not ranked (misses SLO)"
+            else:
+                d = paired_difference(evaluation[evaluation.trace == r.trace], r.policy, "oracle")
+                if len(d):
+                    orc = _pct(d.iloc[0]["mean"], d.iloc[0]["ci95"])
+        lines.append(
+            f"| {r.trace} | {r.policy} | {r.n} | {'meets' if r.meets_slo else '**misses**'} | "
+            f"{_fmt(r.cost_usd, r.cost_usd_ci95, 3)} | "
+            f"{_fmt(r.good_minutes_fraction, r.good_minutes_fraction_ci95, 3)} | "
+            f"{_fmt(r.availability, r.availability_ci95, 5)} | "
+            f"{_fmt(r.slack_billed, r.slack_billed_ci95, 2)} | {eq} | {orc} |"
+        )
+    return [*lines, ""]
+
+
+def _pct(mean: float, half: float) -> str:
+    if not np.isfinite(mean):
+        return "n/a"
+    return f"{100 * mean:+.0f}%" + (f" ± {100 * half:.0f}%" if np.isfinite(half) else "")
 
 
 def _equal_quality(runs: pd.DataFrame, table: pd.DataFrame, config: dict[str, Any]) -> list[str]:
