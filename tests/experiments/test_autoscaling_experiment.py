@@ -17,6 +17,7 @@ import pandas as pd
 import pytest
 
 from experiments import autoscaling as exp
+from experiments import autoscaling_windows as win
 from experiments.stats import ci95, front_cost, summarise
 from sim.trace_catalog import catalog_entry
 
@@ -72,7 +73,7 @@ def test_hourly_floor_follows_the_profile() -> None:
 
 
 def _span(w: exp.Window) -> tuple[float, float]:
-    return exp._t(w.start), exp._t(w.end)
+    return win.to_seconds(w.start), win.to_seconds(w.end)
 
 
 @pytest.mark.parametrize("days", [0.25, 1.0, 7.0])
@@ -90,21 +91,22 @@ def test_windows_are_independent_and_tuning_is_apart(trace: str, days: float) ->
     for w in evals:
         s, e = _span(w)
         assert e <= t0 or s >= t1  # disjoint from the tuning window
-        h = exp._t(w.history_start)
+        h = win.to_seconds(w.history_start)
         assert t1 <= h or t0 >= s  # the tuning window is in no window's history
         assert s - h <= exp.HISTORY_DAYS * 86400
         # window and history inside one usable span
         assert any(
-            exp._t(a) <= h and e <= exp._t(b) + 1e-6 for a, b in exp.TRACES[trace]["segments"]
+            win.to_seconds(a) <= h and e <= win.to_seconds(b) + 1e-6
+            for a, b in exp.TRACES[trace]["segments"]
         )
 
 
 def test_segments_lie_inside_the_catalog_span() -> None:
     for trace, cfg in exp.TRACES.items():
         first, last = catalog_entry(trace).span.split(" .. ")
-        lo, hi = exp._t(first.replace(" ", "T")), exp._t(last.replace(" ", "T"))
+        lo, hi = win.to_seconds(first.replace(" ", "T")), win.to_seconds(last.replace(" ", "T"))
         for a, b in cfg["segments"]:
-            assert lo <= exp._t(a) < exp._t(b) <= hi
+            assert lo <= win.to_seconds(a) < win.to_seconds(b) <= hi
 
 
 def test_a_short_trace_gets_fewer_windows() -> None:
