@@ -294,3 +294,32 @@ def test_a_failed_run_leaves_no_output_folder(tmp_path: Path, monkeypatch) -> No
         )
     assert not (tmp_path / "new").exists()
     assert list(tmp_path.iterdir()) == []
+
+
+def test_ctrl_c_in_a_serial_run_keeps_the_completed_runs(tmp_path: Path, monkeypatch) -> None:
+    from experiments.outputs import Interrupted
+
+    calls = []
+
+    def fake_run(spec: exp.RunSpec) -> dict:
+        calls.append(spec)
+        if len(calls) == 3:
+            raise KeyboardInterrupt
+        return {"trace": spec.window.trace, "policy": spec.policy, "param": spec.param}
+
+    monkeypatch.setattr(exp, "run_one", fake_run)
+    out = tmp_path / "out"
+    with pytest.raises(Interrupted, match=r"interrupted: kept 2 of 5 runs in .*runs\.partial"):
+        exp.run_experiment(
+            out,
+            traces=["aws-elb"],
+            policies=["target-tracking"],
+            seeds=[1],
+            days=0.05,
+            workers=1,
+            progress=False,
+            log=lambda _: None,
+        )
+    kept = pd.read_parquet(out / "runs.partial.parquet")
+    assert list(kept.param) == [40.0, 50.0]
+    assert sorted(p.name for p in out.iterdir()) == ["runs.partial.parquet"]
