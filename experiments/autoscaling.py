@@ -1,30 +1,39 @@
-"""The autoscaling experiment: every autoscaler on the four catalog traces, several seeds.
+"""The autoscaling experiment: every autoscaler on the four catalog traces, on independent
+windows, each policy tuned the same way on a window of its own.
 
-For each trace (rescaled to a realistic peak) and seed, every policy runs on the same
-simulated service. Per run we keep the summary, the slack (provisioned / needed capacity - 1,
-time averages of the per-minute supply and demand) and the SPEC Research Group elasticity
-metrics (experiments/elasticity.py), with the elastic speedup against static provisioning.
-The speedup's baseline is a fixed fleet at the run's mean demand, whose metrics follow from the
-demand series alone: a fleet sized for the peak never under-provisions, which makes every
-speedup against it 0 (BUNGEE's ratios divide by the baseline's under-provisioning). The table gives means with 95% confidence intervals over seeds
-(Student t), and the report answers two questions with paired comparisons over seeds: does the
-learned policy save anything against well-tuned target tracking, and how far is each policy
-from the oracle.
+Design (the README section "The autoscaling experiment" states it for users):
 
-A seed picks the workload as well as the random streams: seed ``k`` replays the trace window
-shifted by ``k x window_step`` days (default one day), so the confidence intervals cover
-different days of the same trace, not only Poisson noise around one week. ``window_step = 0``
-keeps one window for every seed.
+* **Windows.** Each trace's usable spans (:data:`TRACES` ``segments``: no missing data, NASA's
+  gap and outage left out) are cut into back-to-back windows of ``days``. The *tuning window*
+  is the last one of the last span; the *evaluation windows* are the ones before it, latest
+  first (they have the most history behind them), at most ``seeds`` of them. They never
+  overlap each other, the tuning window, or (since the tuning window comes last) the tuning
+  window never lies in any evaluation window's history. A trace too short for ``seeds``
+  windows gets fewer, and the report says so. Evaluation window ``k`` (1 = earliest) runs with
+  seed ``k``; the tuning window with :data:`TUNING_SEED`.
+* **History.** Up to :data:`HISTORY_DAYS` days before a window, within its span, are its
+  history: the load is rescaled with the window (one factor, so that the window's peak is the
+  trace's ``peak_rps``), the policies that learn from past load (``predictive``, ``learned``)
+  get it as warm-start metrics (:func:`history_metrics`, ``policy.warm_start``), and
+  ``scheduled`` draws its hourly floors from it (no look-ahead into the evaluated window). The
+  history is not simulated and not scored.
+* **Tuning.** Every policy with a parameter gets the same budget: the five settings of its
+  main parameter in :data:`TUNING` on the tuning window, and the same rule: the cheapest
+  setting whose good-minutes fraction reaches :data:`TUNING_GOOD_MINUTES` (else the one with
+  the most good minutes). Only the requested policies are tuned.
+* **Equal quality.** Target tracking also runs at every one of its settings on every
+  evaluation window (the ``sweep`` runs): its cost as a function of good minutes on the same
+  window is the baseline's Pareto front, against which the report compares every policy at
+  that policy's own quality.
 
-Target tracking is tuned per trace on a seed that is not used for evaluation (``TUNING_SEED``):
-the CPU targets in ``TUNING_TARGETS`` are tried and the cheapest whose good-minutes fraction
-reaches ``TUNING_GOOD_MINUTES`` is kept (if none does, the one with the most good minutes).
-The policies that have a CPU target of their own (step, HPA, predictive's scaling metric) use
-the tuned target as well, so that they are compared at the same operating point.
+Per run we keep the summary, the slack over serving and over billed supply, and the SPEC
+Research Group elasticity metrics (experiments/elasticity.py), with the elastic speedup against
+static provisioning at the run's mean demand (BUNGEE's ratios divide by the baseline's
+under-provisioning; a fleet sized for the peak would make every speedup 0).
 
-Usage: ``fargate-lab experiment autoscaling [--days 7] [--seeds 5] [--window-step 1] [--out DIR]``.
-The report and figure are written by experiments/autoscaling_report.py, the statistics come
-from experiments/stats.py.
+Usage: ``fargate-lab experiment autoscaling [--days 7] [--seeds 5] [--out DIR]``. The windows
+and their history are in experiments/autoscaling_windows.py, the report and figure are written
+by experiments/autoscaling_report.py, the statistics come from experiments/stats.py.
 """
 
 from __future__ import annotations
@@ -32,27 +41,32 @@ from __future__ import annotations
 import json
 import math
 import os
+import signal
 from collections.abc import Callable, Iterable
-from concurrent.futures import ProcessPoolExecutor
-from dataclasses import dataclass, field
+from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import pandas as pd
 
+from experiments.autoscaling_windows import (
+    DAY_S,
+    HISTORY_DAYS,
+    SERVICE,
+    TRACES,
+    WINDOW_STEP_DAYS,
+    Window,
+    history_metrics,
+    hourly_floor,
+    layout,
+    window_rate,
+)
 from experiments.elasticity import elastic_speedup, elasticity_from_metrics, elasticity_metrics
+from experiments.outputs import Interrupted, check_out_dir, staged_output
 from experiments.stats import summarise
-from policies.base import BasePolicy
-
-#: Trace windows and the peak each is rescaled to (requests/s). Windows avoid the traces'
-#: long gaps; the World Cup window is the first week of the tournament.
-TRACES: dict[str, dict[str, Any]] = {
-    "nasa": {"start": "1995-07-03T00:00:00", "peak_rps": 2000.0},
-    "worldcup98": {"start": "1998-06-10T00:00:00", "peak_rps": 5000.0},
-    "aws-elb": {"start": None, "peak_rps": 1000.0},
-    "twitter-aapl": {"start": None, "peak_rps": 3000.0},
-}
+from policies.base import BasePolicy, MetricHistory
 
 POLICIES: tuple[str, ...] = (
     "static",
@@ -67,17 +81,28 @@ POLICIES: tuple[str, ...] = (
 )
 
 TUNING_SEED = 0
-TUNING_TARGETS: tuple[float, ...] = (40.0, 50.0, 60.0, 70.0, 80.0)
 TUNING_GOOD_MINUTES = 0.99
-
-#: The service every policy scales: 1 vCPU / 2 GB tasks serving 100 requests/s each.
-SERVICE: dict[str, Any] = {
-    "cpu": 1024,
-    "memory": 2048,
-    "min_tasks": 2,
-    "max_tasks": 300,
-    "capacity_rps": 100.0,
+#: The CPU targets (%) tried for every policy whose main parameter is a CPU target.
+TUNING_TARGETS: tuple[float, ...] = (40.0, 50.0, 60.0, 70.0, 80.0)
+#: Per tunable policy: its main parameter and the settings tried (the same budget, five).
+#: ``target``: the CPU target of target tracking, of HPA and reactive, the centre of the step
+#: thresholds (target +- 20), of predictive (its scaling metric and its target-tracking
+#: partner) and of scheduled's target-tracking part. ``target_utilisation``: the learned
+#: policy's planned utilisation of a task's capacity.
+TUNING: dict[str, tuple[str, tuple[float, ...]]] = {
+    "reactive": ("target", TUNING_TARGETS),
+    "target-tracking": ("target", TUNING_TARGETS),
+    "step": ("target", TUNING_TARGETS),
+    "scheduled": ("target", TUNING_TARGETS),
+    "hpa": ("target", TUNING_TARGETS),
+    "predictive": ("target", TUNING_TARGETS),
+    "learned": ("target_utilisation", (0.5, 0.6, 0.7, 0.8, 0.9)),
 }
+BASELINE = "target-tracking"
+
+#: Fewest trace samples a window must hold (``--days`` below this is refused).
+MIN_SAMPLES_PER_WINDOW = 12
+
 SLO: dict[str, Any] = {"p99_ms": 500.0, "error_rate": 0.001}
 
 #: Columns of the results table, each reported as mean and 95% CI half-width.
@@ -86,7 +111,8 @@ TABLE_COLUMNS: tuple[str, ...] = (
     "availability",
     "good_minutes_fraction",
     "latency_p99_ms",
-    "slack",
+    "slack_serving",
+    "slack_billed",
     "scaling_actions",
     "accuracy_under",
     "accuracy_over",
@@ -98,76 +124,44 @@ TABLE_COLUMNS: tuple[str, ...] = (
 )
 
 
-#: Days between the windows of consecutive seeds (see the module docstring).
-WINDOW_STEP_DAYS = 1.0
-
-
 @dataclass(frozen=True)
 class RunSpec:
-    """One simulation: a trace, a policy (by experiment name), a seed, a duration."""
+    """One simulation: a policy (by experiment name) with one parameter setting on a window.
 
-    trace: str
+    ``kind``: "tuning", "evaluation" (the tuned setting) or "sweep" (the baseline at another
+    setting, for its Pareto front). ``param`` None: the policy has no tuned parameter."""
+
+    window: Window
     policy: str
-    seed: int
-    days: float
-    target: float = 50.0
-    window_step: float = WINDOW_STEP_DAYS
-    extra: dict[str, Any] = field(default_factory=dict)
+    param: float | None
+    kind: str
 
 
-def window_start(trace: str, seed: int, window_step: float) -> str | None:
-    """ISO start of the window seed ``seed`` replays (None: the trace's first timestamp)."""
-    base = TRACES[trace]["start"]
-    if window_step == 0:
-        return base
-    if base is None:
-        from sim.traces import load_trace
-
-        base = str(load_trace(trace).start)
-    shift = np.timedelta64(int(round(seed * window_step * 86400)), "s")
-    return str(np.datetime64(base, "s") + shift)
-
-
-def scenario_dict(
-    trace: str, seed: int, days: float, initial: int = 2, start: str | None = None
-) -> dict[str, Any]:
-    window = TRACES[trace]
-    traffic: dict[str, Any] = {"trace": trace, "peak_rps": window["peak_rps"]}
-    if start:
-        traffic["start"] = start
+def scenario_dict(window: Window, seed: int, initial: int = 2) -> dict[str, Any]:
     return {
-        "name": f"{trace}-seed{seed}",
-        "run": {"seed": seed, "duration": days * 86400.0, "tick": 1.0},
+        "name": f"{window.trace}-{window.role}{window.index}",
+        "run": {"seed": seed, "duration": window.days * DAY_S, "tick": 1.0},
         "service": {**SERVICE, "initial_tasks": initial},
-        "traffic": traffic,
+        "traffic": {
+            "trace": window.trace,
+            "start": window.start,
+            "peak_rps": TRACES[window.trace]["peak_rps"],
+        },
         "slo": SLO,
     }
 
 
-def hourly_floor(demand_by_tick: np.ndarray, tick: float, fraction: float = 0.7) -> list[int]:
-    """Per hour of day, ``fraction`` of the median demand in that hour over the window: the
-    schedule an operator would draw from a week of dashboards (it knows the profile, not
-    the day-to-day surprises)."""
-    per_hour = int(round(3600 / tick))
-    hours = len(demand_by_tick) // per_hour
-    if hours == 0:
-        return [SERVICE["min_tasks"]] * 24
-    by_hour = demand_by_tick[: hours * per_hour].reshape(hours, per_hour).mean(axis=1)
-    floors = []
-    for h in range(24):
-        values = by_hour[h::24]
-        level = float(np.median(values)) if len(values) else 0.0
-        floors.append(max(SERVICE["min_tasks"], int(fraction * level)))
-    return floors
-
-
 def build_policy(
-    name: str, target: float, start: str | None, floors: list[int] | None = None
+    name: str,
+    param: float | None,
+    floors: list[int] | None = None,
+    history: MetricHistory | None = None,
 ) -> BasePolicy:
-    """The experiment's configuration of each policy (documented in the module docstring)."""
+    """The experiment's configuration of each policy at setting ``param`` (see TUNING)."""
     from policies import registry
     from policies.autoscaling.combine import CombinedPolicy
 
+    target = 50.0 if param is None else float(param)
     tt = registry.make("target-tracking", metric="CPUUtilization", target=target)
     if name == "target-tracking":
         return tt
@@ -178,64 +172,81 @@ def build_policy(
         )
         return CombinedPolicy([out, inn])
     if name == "scheduled":
-        # An hourly floor from the window's demand profile, on top of target tracking, as
+        # Hourly floors from the history before the window, on top of target tracking, as
         # AWS users combine scheduled actions with a dynamic policy.
         floors = floors or [SERVICE["min_tasks"]] * 24
         actions = [{"schedule": f"cron(0 {h} * * ? *)", "min_tasks": floors[h]} for h in range(24)]
-        sched = registry.make(
-            "scheduled", actions=actions, start=(start or "1970-01-01T00:00:00") + "+00:00"
-        )
+        sched = registry.make("scheduled", actions=actions, start="1970-01-01T00:00:00+00:00")
         return CombinedPolicy([sched, tt])
     if name == "hpa":
         return registry.make("hpa", target=target)
     if name == "predictive":
         pred = registry.make("predictive", mode="ForecastAndScale", target=target)
+        if history is not None:
+            pred.warm_start(history)
         return CombinedPolicy([pred, tt])
     if name == "reactive":
         return registry.make("reactive", target=target, high=min(95.0, target + 15.0))
+    if name == "learned":
+        kw = {} if param is None else {"target_utilisation": float(param)}
+        pol = registry.make("learned", **kw)
+        if history is not None:
+            pol.warm_start(history)
+        return pol
     return registry.make(name)
 
 
 def run_one(spec: RunSpec) -> dict[str, Any]:
     """Run one spec; return a flat record (summary, slack, elasticity metrics)."""
     from sim.scenario import scenario_from_dict
-    from sim.simulation import Simulation, random_streams, slo_utilisation
-    from sim.traffic import build_rate
+    from sim.simulation import Simulation, slo_utilisation
 
-    start = window_start(spec.trace, spec.seed, spec.window_step)
-    data = scenario_dict(spec.trace, spec.seed, spec.days, start=start)
+    w = spec.window
+    seed = TUNING_SEED if w.role == "tuning" else w.index
+    data = scenario_dict(w, seed)
     sc = scenario_from_dict(data)
-    rate = build_rate(
-        sc.traffic, sc.run.duration, sc.run.tick, random_streams(spec.seed)["traffic"]
-    )
+    tick = sc.run.tick
+    hist_rate, rate = window_rate(w, tick)
     per_task = sc.service.capacity_rps * slo_utilisation(sc)
-    # Start every policy at the load of the first minute (warm start, as a service that was
-    # running before the window); static provisioning is sized for the window's peak.
+    # Start every policy at the load of the first minute (a service running before the
+    # window); static provisioning is sized for the window's peak.
     demand_peak = _demand(per_task, rate.max())
-    demand_now = _demand(per_task, rate[: int(60 / sc.run.tick)].mean())
+    demand_now = _demand(per_task, rate[: int(60 / tick)].mean())
     initial = demand_peak if spec.policy == "static" else max(demand_now, SERVICE["min_tasks"])
     initial = int(min(max(initial, SERVICE["min_tasks"]), SERVICE["max_tasks"]))
     data["service"]["initial_tasks"] = initial
-    sim = Simulation(scenario_from_dict(data), rate=rate)
-    floors = None
-    if spec.policy == "scheduled":
-        floors = hourly_floor(rate / per_task, sc.run.tick)
-    policy = build_policy(spec.policy, spec.target, start, floors)
+    scenario = scenario_from_dict(data)
+    sim = Simulation(scenario, rate=rate)
+    floors = hourly_floor(hist_rate / per_task, tick) if spec.policy == "scheduled" else None
+    history = None
+    if spec.policy in ("predictive", "learned"):
+        target = spec.param if spec.policy == "predictive" and spec.param else 50.0
+        if spec.policy == "learned" and spec.param:
+            target = 100.0 * spec.param
+        history = history_metrics(hist_rate, tick, target, scenario.service.idle_cpu)
+    policy = build_policy(spec.policy, spec.param, floors, history)
     result = sim.run(policy)
     m = result.metrics
     record: dict[str, Any] = {
-        "trace": spec.trace,
+        "trace": w.trace,
         "policy": spec.policy,
-        "seed": spec.seed,
-        "window_start": start or "",
-        "days": spec.days,
-        "target": spec.target,
+        "kind": spec.kind,
+        "window": w.index,
+        "seed": seed,
+        "window_start": w.start,
+        "window_end": w.end,
+        "history_days": w.history_days,
+        "days": w.days,
+        "param": math.nan if spec.param is None else float(spec.param),
         "initial_tasks": initial,
         **result.summary,
     }
-    supply = float(m["supply_tasks"].mean())
     demand = float(m["demand_tasks"].mean())
-    record["slack"] = supply / demand - 1.0 if demand > 0 else math.nan
+    serving = float(m["supply_tasks"].mean())
+    billed = float(result.summary["task_hours"]) / (w.days * 24.0)
+    record["billed_tasks_mean"] = billed
+    record["slack_serving"] = serving / demand - 1.0 if demand > 0 else math.nan
+    record["slack_billed"] = billed / demand - 1.0 if demand > 0 else math.nan
     elastic = elasticity_from_metrics(m)
     record.update(elastic)
     record["elastic_speedup"] = elastic_speedup(elastic, static_baseline(m))
@@ -254,52 +265,113 @@ def _demand(per_task: float, rate: float) -> int:
     return max(1, math.ceil(rate / per_task - 1e-9)) if per_task > 0 else SERVICE["max_tasks"]
 
 
+class RunsStopped(Exception):
+    """Ctrl-C during :func:`run_all`; ``records`` holds the runs that completed."""
+
+    def __init__(self, records: list[dict[str, Any]], total: int) -> None:
+        super().__init__(f"stopped after {len(records)} of {total} runs")
+        self.records = records
+        self.total = total
+
+
+def _ignore_sigint() -> None:
+    """Pool initializer: workers leave Ctrl-C to the parent, which stops them."""
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+
+
 def run_all(
     specs: list[RunSpec], workers: int = 1, progress: bool = True, desc: str = "runs"
 ) -> list[dict[str, Any]]:
-    """Run specs, in parallel processes when ``workers > 1``, with a progress bar."""
+    """Run specs (in spec order), in parallel processes when ``workers > 1``, with a progress
+    bar. On Ctrl-C the workers are stopped and :class:`RunsStopped` carries the completed
+    records."""
     from tqdm import tqdm
 
     bar = tqdm(total=len(specs), desc=desc, disable=not progress, unit="run")
-    records: list[dict[str, Any]] = []
+    done: dict[int, dict[str, Any]] = {}
     try:
         if workers <= 1:
-            for spec in specs:
-                records.append(run_one(spec))
+            for i, spec in enumerate(specs):
+                done[i] = run_one(spec)
                 bar.update()
         else:
-            with ProcessPoolExecutor(max_workers=workers) as pool:
-                for record in pool.map(run_one, specs):
-                    records.append(record)
-                    bar.update()
+            pool = ProcessPoolExecutor(max_workers=workers, initializer=_ignore_sigint)
+            try:
+                futures = {pool.submit(run_one, s): i for i, s in enumerate(specs)}
+                pending = set(futures)
+                while pending:
+                    finished, pending = wait(pending, return_when=FIRST_COMPLETED)
+                    for f in finished:
+                        done[futures[f]] = f.result()
+                        bar.update()
+            except BaseException:
+                for p in list(getattr(pool, "_processes", {}).values()):
+                    p.terminate()
+                pool.shutdown(wait=True, cancel_futures=True)
+                raise
+            pool.shutdown(wait=True)
+    except KeyboardInterrupt:
+        bar.close()
+        raise RunsStopped([done[i] for i in sorted(done)], len(specs)) from None
     finally:
         bar.close()
-    return records
+    return [done[i] for i in range(len(specs))]
 
 
-def tune_target_tracking(
-    traces: Iterable[str],
+def choose(group: pd.DataFrame) -> float:
+    """The tuning rule: the cheapest setting reaching the good-minutes bar, else the one
+    with the most good minutes (cheapest among equals)."""
+    ok = group[group.good_minutes_fraction >= TUNING_GOOD_MINUTES]
+    if len(ok):
+        return float(ok.sort_values(["cost_usd", "param"]).iloc[0].param)
+    best = group.sort_values(["good_minutes_fraction", "cost_usd"], ascending=[False, True])
+    return float(best.iloc[0].param)
+
+
+def validate_options(
+    traces: list[str],
+    policies: list[str],
+    seeds: list[int],
     days: float,
-    workers: int,
-    progress: bool,
-    window_step: float = WINDOW_STEP_DAYS,
-) -> tuple[dict[str, float], pd.DataFrame]:
-    """Per trace, the cheapest CPU target meeting the good-minutes bar on the tuning seed."""
-    specs = [
-        RunSpec(trace, "target-tracking", TUNING_SEED, days, target, window_step)
-        for trace in traces
-        for target in TUNING_TARGETS
-    ]
-    df = pd.DataFrame(run_all(specs, workers, progress, desc="tuning target tracking"))
-    chosen: dict[str, float] = {}
-    for trace, group in df.groupby("trace"):
-        ok = group[group.good_minutes_fraction >= TUNING_GOOD_MINUTES]
-        if len(ok):
-            chosen[str(trace)] = float(ok.sort_values("cost_usd").iloc[0].target)
-        else:
-            best = group.sort_values(["good_minutes_fraction", "cost_usd"], ascending=[False, True])
-            chosen[str(trace)] = float(best.iloc[0].target)
-    return chosen, df
+    workers: int | None,
+    window_step: float,
+) -> None:
+    """Refuse bad options before any work (ValueError, one line naming the option)."""
+    from sim.trace_catalog import catalog_entry
+
+    unknown = sorted(set(traces) - set(TRACES))
+    if unknown:
+        raise ValueError(f"unknown trace(s) {unknown}; valid: {list(TRACES)}")
+    if not traces:
+        raise ValueError("--traces: no trace given")
+    bad = sorted(set(policies) - set(POLICIES))
+    if bad:
+        raise ValueError(f"unknown policy name(s) {bad}; valid: {list(POLICIES)}")
+    if not policies:
+        raise ValueError("--policies: no policy given")
+    if len(seeds) < 1:
+        raise ValueError(
+            f"--seeds must be >= 1 (the number of evaluation windows), got {len(seeds)}"
+        )
+    if workers is not None and workers < 1:
+        raise ValueError(f"--workers must be >= 1, got {workers}")
+    if not (math.isfinite(days) and days > 0):
+        raise ValueError(f"--days must be a positive number of days, got {days}")
+    if not (math.isfinite(window_step) and window_step >= 0):
+        raise ValueError(f"--window-step must be >= 0 days, got {window_step}")
+    for trace in traces:
+        res = catalog_entry(trace).resolution_s
+        least = MIN_SAMPLES_PER_WINDOW * res / DAY_S
+        if days < least:
+            raise ValueError(
+                f"--days {days:g} is too short for trace {trace!r} ({res:g} s resolution): "
+                f"a window needs at least {MIN_SAMPLES_PER_WINDOW} samples, {least:.4g} days"
+            )
+        if len(layout(trace, days, len(seeds), window_step)) < 2:
+            raise ValueError(
+                f"--days {days:g} is too long for trace {trace!r}: its spans "
+                f"{TRACES[trace]['segments']} hold no evaluation window beside the tuning window"
+            )
 
 
 def run_experiment(
@@ -314,43 +386,91 @@ def run_experiment(
     progress: bool = True,
     log: Callable[[str], None] = print,
 ) -> pd.DataFrame:
-    """Tune, run every (trace, policy, seed), write runs.parquet, table.csv, report.md and
-    the cost vs good-minutes figure into ``out``; return the table."""
+    """Tune, run every (trace, policy, window), write config.json, tuning.parquet,
+    runs.parquet, table.csv, report.md and the cost vs good-minutes figure into ``out``
+    (all or nothing); return the table. ``seeds``: its length is the number of evaluation
+    windows asked for per trace."""
     traces, policies, seeds = list(traces), list(policies), list(seeds)
-    unknown = sorted(set(traces) - set(TRACES))
-    if unknown:
-        raise ValueError(f"unknown trace(s) {unknown}; valid: {list(TRACES)}")
-    bad = sorted(set(policies) - set(POLICIES))
-    if bad:
-        raise ValueError(f"unknown policy name(s) {bad}; valid: {list(POLICIES)}")
+    validate_options(traces, policies, seeds, days, workers, window_step)
+    out = check_out_dir(out)
     workers = workers or os.cpu_count() or 1
-    out.mkdir(parents=True, exist_ok=True)
-    if window_step < 0:
-        raise ValueError(f"window_step must be >= 0 days, got {window_step}")
-    tuning, tuning_runs = tune_target_tracking(traces, days, workers, progress, window_step)
-    log("target tracking tuned: " + ", ".join(f"{k} {v:g}%" for k, v in tuning.items()))
-    specs = [
-        RunSpec(trace, policy, seed, days, tuning[trace], window_step)
-        for trace in traces
-        for seed in seeds
-        for policy in policies
+    windows = {t: layout(t, days, len(seeds), window_step) for t in traces}
+    tunable = [p for p in policies if p in TUNING]
+    tuning_specs = [
+        RunSpec(windows[t][0], p, value, "tuning")
+        for t in traces
+        for p in tunable
+        for value in TUNING[p][1]
     ]
-    runs = pd.DataFrame(run_all(specs, workers, progress, desc="experiment"))
-    runs.to_parquet(out / "runs.parquet", index=False)
-    tuning_runs.to_parquet(out / "tuning.parquet", index=False)
-    table = summarise(runs, TABLE_COLUMNS)
-    table.to_csv(out / "table.csv", index=False)
-    from experiments.autoscaling_report import plot_cost_vs_good, write_report
-
-    plot_cost_vs_good(table, out / "cost_vs_good_minutes.png")
+    total = len(tuning_specs)
+    finished: list[dict[str, Any]] = []
+    try:
+        tuning_runs = pd.DataFrame(run_all(tuning_specs, workers, progress, desc="tuning"))
+        finished = tuning_runs.to_dict("records")
+        tuned: dict[str, dict[str, float]] = {t: {} for t in traces}
+        if len(tuning_runs):
+            for (t, p), group in tuning_runs.groupby(["trace", "policy"], sort=False):
+                tuned[str(t)][str(p)] = choose(group)
+        for t in traces:
+            if tuned[t]:
+                log(f"tuned on {t}: " + ", ".join(f"{p} {v:g}" for p, v in tuned[t].items()))
+        specs = [
+            RunSpec(w, p, tuned[t].get(p), "evaluation")
+            for t in traces
+            for w in windows[t][1:]
+            for p in policies
+        ]
+        if BASELINE in policies and len(policies) > 1:
+            specs += [
+                RunSpec(w, BASELINE, value, "sweep")
+                for t in traces
+                for w in windows[t][1:]
+                for value in TUNING[BASELINE][1]
+                if value != tuned[t][BASELINE]
+            ]
+        total += len(specs)
+        runs = pd.DataFrame(run_all(specs, workers, progress, desc="experiment"))
+    except RunsStopped as stop:
+        kept = finished + stop.records
+        with staged_output(out) as tmp:
+            pd.DataFrame(kept).to_parquet(tmp / "runs.partial.parquet", index=False)
+        raise Interrupted(
+            f"interrupted: kept {len(kept)} of {total} runs in {out / 'runs.partial.parquet'}"
+        ) from None
+    evaluation = runs[runs.kind == "evaluation"].reset_index(drop=True)
+    table = summarise(evaluation, TABLE_COLUMNS, slo=SLO, bar=TUNING_GOOD_MINUTES)
     config = {
         "days": days,
         "seeds": seeds,
         "window_step": window_step,
         "policies": policies,
         "traces": traces,
+        "history_days": HISTORY_DAYS,
+        "tuning_rule": f"cheapest setting with good minutes >= {TUNING_GOOD_MINUTES}, "
+        "else most good minutes",
+        "tuning_grid": {p: list(TUNING[p][1]) for p in tunable},
+        "tuned": tuned,
+        "windows": {t: [w.__dict__ | {"end": w.end} for w in ws] for t, ws in windows.items()},
     }
-    (out / "config.json").write_text(json.dumps({**config, "tuning": tuning}, indent=2))
-    report = write_report(out, runs, table, tuning, tuning_runs, config)
-    log(f"wrote {report}, table.csv, runs.parquet and the figure in {out}")
+    from experiments.autoscaling_report import plot_cost_vs_good, write_report
+
+    try:
+        with staged_output(out) as tmp:
+            (tmp / "config.json").write_text(json.dumps(config, indent=2))
+            tuning_runs.to_parquet(tmp / "tuning.parquet", index=False)
+            runs.to_parquet(tmp / "runs.parquet", index=False)
+            table.to_csv(tmp / "table.csv", index=False)
+            plot_cost_vs_good(table, tmp / "cost_vs_good_minutes.png")
+            write_report(tmp, runs, table, tuning_runs, config)
+    except KeyboardInterrupt:
+        kept = finished + runs.to_dict("records")
+        with staged_output(out) as tmp:
+            pd.DataFrame(kept).to_parquet(tmp / "runs.partial.parquet", index=False)
+        raise Interrupted(
+            f"interrupted while writing the report: kept {len(kept)} of {total} runs in "
+            f"{out / 'runs.partial.parquet'}"
+        ) from None
+    log(
+        f"wrote report.md, table.csv, runs.parquet, tuning.parquet, config.json and the figure in {out}"
+    )
     return table

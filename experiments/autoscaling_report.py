@@ -3,6 +3,7 @@ figure, computed from the flat per-run records (experiments/autoscaling.py)."""
 
 from __future__ import annotations
 
+import textwrap
 from pathlib import Path
 from typing import Any
 
@@ -10,48 +11,104 @@ import numpy as np
 import pandas as pd
 
 from experiments.autoscaling import (
+    BASELINE,
+    HISTORY_DAYS,
     SLO,
-    TABLE_COLUMNS,
     TRACES,
+    TUNING,
     TUNING_GOOD_MINUTES,
-    TUNING_SEED,
-    TUNING_TARGETS,
 )
-from experiments.stats import paired_difference
+from experiments.stats import METHOD, equal_quality_difference, paired_difference
+
+#: Columns of the per-trace result tables in report.md (the rest are in table.csv).
+REPORT_COLUMNS: tuple[str, ...] = (
+    "cost_usd",
+    "good_minutes_fraction",
+    "availability",
+    "latency_p99_ms",
+    "slack_serving",
+    "slack_billed",
+    "scaling_actions",
+    "accuracy_under",
+    "accuracy_over",
+    "timeshare_under",
+    "timeshare_over",
+    "jitter",
+    "instability",
+    "elastic_speedup",
+)
+
+MARKERS = "osD^vP*Xh<>"
 
 
 def plot_cost_vs_good(table: pd.DataFrame, path: Path) -> None:
+    """Mean cost against mean good minutes per policy and trace, 95% intervals clipped to
+    [0, 1] and >= $0, one colour and marker per policy in a shared legend (no labels on the
+    points, so none overlap), hollow markers for policies that miss the SLO, and the number
+    of windows per trace in the panel titles and the caption."""
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
     traces = list(dict.fromkeys(table.trace))
-    fig, axes = plt.subplots(1, len(traces), figsize=(4.2 * len(traces), 4.2), squeeze=False)
+    policies = list(dict.fromkeys(table.policy))
+    colours = plt.get_cmap("tab10")
+    width = max(8.0, 4.2 * len(traces))
+    fig, axes = plt.subplots(1, len(traces), figsize=(width, 5.2), squeeze=False)
+    handles: dict[str, Any] = {}
     for ax, trace in zip(axes[0], traces, strict=True):
         sub = table[table.trace == trace]
         for _, row in sub.iterrows():
-            ax.errorbar(
-                row.cost_usd,
-                row.good_minutes_fraction,
-                xerr=np.nan_to_num(row.cost_usd_ci95),
-                yerr=np.nan_to_num(row.good_minutes_fraction_ci95),
-                fmt="o",
+            k = policies.index(row.policy)
+            x, y = float(row.cost_usd), float(row.good_minutes_fraction)
+            hx = float(np.nan_to_num(row.cost_usd_ci95))
+            hy = float(np.nan_to_num(row.good_minutes_fraction_ci95))
+            xerr = [[min(hx, x)], [hx]]
+            yerr = [[min(hy, y)], [min(hy, 1.0 - y)]]
+            meets = bool(row.get("meets_slo", True))
+            h = ax.errorbar(
+                x,
+                y,
+                xerr=xerr,
+                yerr=yerr,
+                fmt=MARKERS[k % len(MARKERS)],
+                color=colours(k % 10),
+                mfc=colours(k % 10) if meets else "none",
                 capsize=3,
                 label=row.policy,
             )
-            ax.annotate(
-                row.policy,
-                (row.cost_usd, row.good_minutes_fraction),
-                fontsize=7,
-                xytext=(3, 3),
-                textcoords="offset points",
-            )
-        ax.set_title(trace)
-        ax.set_xlabel("cost (USD)")
+            handles.setdefault(row.policy, h)
+        n = int(sub.n.max()) if len(sub) else 0
+        ax.set_title(f"{trace} (n = {n} window{'s' if n != 1 else ''})")
+        ax.axhline(TUNING_GOOD_MINUTES, color="grey", lw=0.8, ls="--")
+        ax.set_xlabel("cost (USD, billed)")
         ax.set_ylabel("good-minutes fraction")
+        ax.set_xlim(left=0)
         ax.grid(alpha=0.3)
-    fig.tight_layout()
+    fig.legend(
+        list(handles.values()),
+        list(handles),
+        loc="lower center",
+        bbox_to_anchor=(0.5, 0.05),
+        ncol=min(len(handles), 5),
+        fontsize=8,
+        frameon=False,
+    )
+    ns = ", ".join(f"{t} n = {int(table[table.trace == t].n.max())}" for t in traces)
+    caption = (
+        f"Means over independent windows ({ns}); bars: 95% Student-t intervals, clipped to "
+        f"[0, 1] and >= $0; hollow: misses the SLO; dashed: the {TUNING_GOOD_MINUTES} bar."
+    )
+    fig.text(
+        0.5,
+        0.01,
+        textwrap.fill(caption, int(width * 15)),
+        ha="center",
+        va="bottom",
+        fontsize=7,
+    )
+    fig.tight_layout(rect=(0, 0.17, 1, 1))
     fig.savefig(path, dpi=110)
     plt.close(fig)
 
@@ -64,53 +121,130 @@ def _fmt(mean: float, half: float, digits: int = 4) -> str:
     return f"{mean:.{digits}g} ± {half:.2g}"
 
 
+def _cell(row: pd.Series, col: str) -> str:
+    n_inf = int(row.get(f"{col}_inf", 0))
+    if n_inf:
+        return f"∞ (no under-provisioning in {n_inf} of {int(row.n)} windows)"
+    return _fmt(row[col], row[f"{col}_ci95"])
+
+
+def _windows_table(config: dict[str, Any]) -> list[str]:
+    lines = [
+        "| trace | windows asked | evaluation windows (n) | tuning window | history before "
+        "each evaluation window (days) |",
+        "|---|---|---|---|---|",
+    ]
+    asked = len(config["seeds"])
+    for trace, ws in config["windows"].items():
+        tuning, evals = ws[0], ws[1:]
+        spans = "; ".join(f"{w['start'][:16]}..{w['end'][:16]}" for w in evals)
+        hist = ", ".join(
+            f"{(np.datetime64(w['start']) - np.datetime64(w['history_start'])) / np.timedelta64(1, 'D'):.3g}"
+            for w in evals
+        )
+        lines.append(
+            f"| {trace} | {asked} | {len(evals)}: {spans} | "
+            f"{tuning['start'][:16]}..{tuning['end'][:16]} | {hist} |"
+        )
+    return lines
+
+
 def write_report(
     out: Path,
     runs: pd.DataFrame,
     table: pd.DataFrame,
-    tuning: dict[str, float],
     tuning_runs: pd.DataFrame,
     config: dict[str, Any],
 ) -> Path:
+    evaluation = runs[runs.kind == "evaluation"]
+    budget = 1.0 - SLO["error_rate"]
     lines = [
         "# Autoscaling experiment",
         "",
-        f"{config['days']:g} simulated days per run, seeds {config['seeds']}, policies "
-        f"{', '.join(config['policies'])}. Service: 1 vCPU / 2 GB tasks, 100 requests/s each, "
-        f"SLO p99 {SLO['p99_ms']:g} ms and error rate {SLO['error_rate']:g} per minute. "
-        "Means over seeds with 95% confidence intervals (Student t). "
-        + (
-            f"Seed k replays the window shifted by k x {config['window_step']:g} days and draws "
-            "its own arrivals and start latencies, so the intervals cover different days of "
-            "each trace (overlapping windows: not independent weeks)."
-            if config["window_step"]
-            else "Every seed replays the same window: the intervals measure simulation noise "
-            "(arrivals, start latencies), not how the policies would fare on another week."
-        ),
+        f"{config['days']:g} simulated days per window, policies {', '.join(config['policies'])}. "
+        f"Service: 1 vCPU / 2 GB tasks, capacity 100 requests/s each (the most one task "
+        f"serves; past that, requests queue and time out), SLO p99 {SLO['p99_ms']:g} ms and "
+        f"error rate {SLO['error_rate']:g} per minute. A policy *meets the SLO* when its mean "
+        f"good-minutes fraction reaches {TUNING_GOOD_MINUTES} and its mean request "
+        f"availability reaches {budget:g} (1 - the error budget). Cost is what Fargate bills "
+        "(launch to stop, one-minute minimum).",
         "",
-        "## Tuning target tracking",
+        f"Statistics: means over *n* independent windows with 95% intervals ({METHOD}; with "
+        "n of 2-5 a bootstrap interval under-covers, Student t does not; n = 1 gives no "
+        "interval). Every table states n.",
         "",
-        f"CPU targets {list(TUNING_TARGETS)} on seed {TUNING_SEED} (not an evaluation seed); "
-        f"the cheapest with good minutes >= {TUNING_GOOD_MINUTES} is kept.",
+        "## Windows",
         "",
-        tuning_runs[
-            ["trace", "target", "cost_usd", "good_minutes_fraction", "availability"]
-        ].to_markdown(index=False, floatfmt=".4g"),
+        f"Back-to-back windows that never overlap. The tuning window is the last of each "
+        f"trace; evaluation windows come before it. Up to {HISTORY_DAYS:g} days before each "
+        "window are its history: not simulated, not scored, given to predictive and learned "
+        "as warm-start metrics (those of a service kept at its CPU target) and to scheduled "
+        "for its hourly floors (70% of each hour's median demand). No policy sees the "
+        "window it is evaluated on before it happens.",
         "",
-        "Chosen: " + ", ".join(f"{k}: {v:g}%" for k, v in tuning.items()),
-        "",
-        "## Results",
+        *_windows_table(config),
         "",
     ]
+    short = [t for t, ws in config["windows"].items() if len(ws) - 1 < len(config["seeds"])]
+    if short:
+        lines += [
+            f"Too short for {len(config['seeds'])} windows of {config['days']:g} days: "
+            + ", ".join(f"{t} (n = {len(config['windows'][t]) - 1})" for t in short)
+            + ".",
+            "",
+        ]
+    if config.get("window_step") == 0:
+        lines += [
+            "`--window-step 0`: every evaluation run replays the same window with its own "
+            "seed, so the intervals measure simulation noise only, not other weeks.",
+            "",
+        ]
+    no_hist = evaluation[(evaluation.policy == "predictive") & (evaluation.history_days < 1.0)]
+    if len(no_hist):
+        lines += [
+            f"Predictive needs 24 h of history before its first forecast: in {len(no_hist)} "
+            f"window(s) ({', '.join(f'{r.trace} {r.window}' for r in no_hist.itertuples())}) "
+            "it has less, so for its first hours it is target tracking alone (with `--days` "
+            "short and no history, the predictive row equals target tracking).",
+            "",
+        ]
+    lines += ["## Tuning", ""]
+    if len(tuning_runs):
+        lines += [
+            f"Every tunable policy gets the same budget, five settings of its main parameter "
+            f"on the tuning window only (one window per trace: n = 1, no interval); the "
+            f"cheapest with good minutes >= "
+            f"{TUNING_GOOD_MINUTES} is kept, else the one with the most good minutes.",
+            "",
+            "| policy | parameter | settings |",
+            "|---|---|---|",
+            *[
+                f"| {p} | {TUNING[p][0]} | {', '.join(f'{v:g}' for v in TUNING[p][1])} |"
+                for p in config["tuning_grid"]
+            ],
+            "",
+            tuning_runs[
+                ["trace", "policy", "param", "cost_usd", "good_minutes_fraction", "availability"]
+            ].to_markdown(index=False, floatfmt=".4g"),
+            "",
+            "Chosen: "
+            + "; ".join(
+                f"{t}: " + ", ".join(f"{p} {v:g}" for p, v in d.items())
+                for t, d in config["tuned"].items()
+            ),
+            "",
+        ]
+    else:
+        lines += ["No tunable policy requested: nothing tuned.", ""]
+    lines += ["## Results", ""]
     for trace in dict.fromkeys(table.trace):
         sub = table[table.trace == trace]
         shown = pd.DataFrame(
             {
                 "policy": sub.policy,
-                **{
-                    col: [_fmt(m, h) for m, h in zip(sub[col], sub[f"{col}_ci95"], strict=True)]
-                    for col in TABLE_COLUMNS
-                },
+                "n": sub.n,
+                "SLO": ["meets" if m else "**misses**" for m in sub.meets_slo],
+                **{col: [_cell(r, col) for _, r in sub.iterrows()] for col in REPORT_COLUMNS},
             }
         )
         lines += [
@@ -119,46 +253,169 @@ def write_report(
             shown.to_markdown(index=False),
             "",
         ]
-    lines += ["![cost vs good minutes](cost_vs_good_minutes.png)", "", "## Findings", ""]
-    if {"learned", "target-tracking"} <= set(runs.policy):
-        diff = paired_difference(runs, "learned", "target-tracking")
-        good = paired_difference(runs, "learned", "target-tracking", "good_minutes_fraction")
-        lines.append(
-            "Learned vs well-tuned target tracking (cost, paired by seed; negative = "
-            "learned is cheaper), and the change in good-minutes fraction:"
-        )
-        lines.append("")
-        for (_, d), (_, g) in zip(diff.iterrows(), good.iterrows(), strict=True):
-            verdict = _verdict(d["mean"], d["ci95"])
-            lines.append(
-                f"- {d.trace}: cost {100 * d['mean']:+.1f}% ± {100 * np.nan_to_num(d.ci95):.1f}% "
-                f"({verdict}); good minutes {100 * g['mean']:+.2f}% ± "
-                f"{100 * np.nan_to_num(g.ci95):.2f}%"
-            )
-        lines.append("")
-    if "oracle" in set(runs.policy):
-        lines.append(
-            "Distance from the oracle (the cost floor for the SLO): cost relative to "
-            "the oracle, paired by seed."
-        )
-        lines.append("")
-        for policy in config["policies"]:
-            if policy == "oracle":
-                continue
-            d = paired_difference(runs, policy, "oracle")
-            parts = ", ".join(f"{r.trace} {100 * r['mean']:+.0f}%" for _, r in d.iterrows())
-            lines.append(f"- {policy}: {parts}")
-        lines.append("")
+    lines += [
+        "Slack: supply / demand - 1 over the window, with supply the serving tasks "
+        "(`slack_serving`) or the billed tasks, starting and draining ones included "
+        "(`slack_billed`, the one that costs).",
+        "",
+        "![cost vs good minutes](cost_vs_good_minutes.png)",
+        "",
+        "## Findings",
+        "",
+    ]
+    lines += summary_lines(runs, table)
+    lines += _equal_quality(runs, table, config)
+    lines += _oracle(evaluation, table, config)
+    lines += [
+        "Why the reactive rule misses the SLO: it adds a task only after CPU has been above "
+        "its high threshold, one step at a time, so on every rise of the load the tasks "
+        "run at capacity and requests queue past the p99 bound until the new tasks serve.",
+        "",
+    ]
     path = out / "report.md"
     path.write_text("\n".join(lines) + "\n")
     return path
 
 
+def summary_lines(runs: pd.DataFrame, table: pd.DataFrame) -> list[str]:
+    """One compact markdown table: per (trace, policy) n, the SLO verdict, billed cost, good
+    minutes, availability, billed slack, cost against the baseline at equal quality and cost
+    against the oracle (the last only for policies that meet the SLO)."""
+    evaluation = runs[runs.kind == "evaluation"]
+    lines = [
+        "### Summary",
+        "",
+        "Means ± 95% half-widths over n independent windows. `vs TT at equal quality`: cost "
+        f"relative to {BASELINE}'s Pareto front at the policy's good minutes. `vs oracle`: "
+        "cost relative to the oracle, paired by window, shown only for policies that meet the "
+        "SLO.",
+        "",
+        "| trace | policy | n | SLO | cost (USD) | good minutes | availability | slack billed "
+        "| vs TT at equal quality | vs oracle |",
+        "|---|---|---|---|---|---|---|---|---|---|",
+    ]
+    has_sweep = BASELINE in set(runs.policy) and (runs.kind == "sweep").any()
+    has_oracle = "oracle" in set(evaluation.policy)
+    for r in table.itertuples():
+        eq = "-"
+        if has_sweep and r.policy != BASELINE:
+            d = equal_quality_difference(runs[runs.trace == r.trace], r.policy, BASELINE)
+            if len(d):
+                dd = d.iloc[0]
+                if dd["n"] == 0:
+                    eq = "beyond TT's range"
+                else:
+                    eq = _pct(dd["mean"], dd["ci95"]) + (
+                        f" (n = {int(dd['n'])})" if dd["n"] != r.n else ""
+                    )
+        orc = "-"
+        if has_oracle and r.policy != "oracle":
+            if not r.meets_slo:
+                orc = "not ranked (misses SLO)"
+            else:
+                d = paired_difference(evaluation[evaluation.trace == r.trace], r.policy, "oracle")
+                if len(d):
+                    orc = _pct(d.iloc[0]["mean"], d.iloc[0]["ci95"])
+        lines.append(
+            f"| {r.trace} | {r.policy} | {r.n} | {'meets' if r.meets_slo else '**misses**'} | "
+            f"{_fmt(r.cost_usd, r.cost_usd_ci95, 3)} | "
+            f"{_fmt(r.good_minutes_fraction, r.good_minutes_fraction_ci95, 3)} | "
+            f"{_fmt(r.availability, r.availability_ci95, 5)} | "
+            f"{_fmt(r.slack_billed, r.slack_billed_ci95, 2)} | {eq} | {orc} |"
+        )
+    return [*lines, ""]
+
+
+def _pct(mean: float, half: float) -> str:
+    if not np.isfinite(mean):
+        return "n/a"
+    return f"{100 * mean:+.0f}%" + (f" ± {100 * half:.0f}%" if np.isfinite(half) else "")
+
+
+def _equal_quality(runs: pd.DataFrame, table: pd.DataFrame, config: dict[str, Any]) -> list[str]:
+    if BASELINE not in set(runs.policy) or not (runs.kind == "sweep").any():
+        return []
+    lines = [
+        f"### Cost at equal quality against {BASELINE}",
+        "",
+        f"{BASELINE} ran at each of its settings on every evaluation window; its cost at a "
+        "policy's own good-minutes fraction is read off its Pareto front on the same window "
+        "(linear interpolation). Cost relative to that, paired by window; negative = cheaper "
+        "than the baseline at the same quality. `beyond` counts windows where the baseline "
+        "never reaches the policy's quality in its range (left out of the mean).",
+        "",
+        "| trace | policy | n | beyond | cost vs baseline at equal quality | verdict |",
+        "|---|---|---|---|---|---|",
+    ]
+    for policy in config["policies"]:
+        if policy == BASELINE:
+            continue
+        d = equal_quality_difference(runs, policy, BASELINE)
+        for r in d.itertuples():
+            if r.n == 0:
+                cell, verdict = "n/a", "baseline never reaches its quality"
+            else:
+                cell = f"{100 * r.mean:+.1f}%" + (
+                    f" ± {100 * r.ci95:.1f}%" if np.isfinite(r.ci95) else ""
+                )
+                verdict = _verdict(r.mean, r.ci95)
+            lines.append(f"| {r.trace} | {policy} | {r.n} | {r.beyond} | {cell} | {verdict} |")
+    return [*lines, ""]
+
+
+def _oracle(evaluation: pd.DataFrame, table: pd.DataFrame, config: dict[str, Any]) -> list[str]:
+    if "oracle" not in set(evaluation.policy):
+        return []
+    lines = [
+        "### Distance from the oracle",
+        "",
+        "Billed cost relative to the oracle, paired by window, ranked, among the policies "
+        "that meet the SLO on that trace. Those that miss it are listed apart and not "
+        "ranked: being cheap while failing the SLO is not being close to the floor.",
+        "",
+    ]
+    for trace in dict.fromkeys(table.trace):
+        sub = table[(table.trace == trace) & (table.policy != "oracle")]
+        ok, missed = [], []
+        for r in sub.itertuples():
+            d = paired_difference(evaluation[evaluation.trace == trace], r.policy, "oracle")
+            if len(d) == 0:
+                continue
+            dd = d.iloc[0]
+            (ok if r.meets_slo else missed).append((dd["mean"], dd["ci95"], int(dd["n"]), r))
+        lines.append(f"- **{trace}**:")
+        if ok:
+            ranked = sorted(ok, key=lambda x: x[0])
+            lines.append(
+                "  meet the SLO, ranked: "
+                + "; ".join(
+                    f"{i + 1}. {r.policy} {100 * m:+.0f}%"
+                    + (f" ± {100 * h:.0f}%" if np.isfinite(h) else "")
+                    + f" (n = {n})"
+                    for i, (m, h, n, r) in enumerate(ranked)
+                )
+            )
+        else:
+            lines.append("  no policy but the oracle meets the SLO.")
+        if missed:
+            lines.append(
+                "  miss the SLO (not ranked): "
+                + "; ".join(
+                    f"{r.policy} (good minutes {r.good_minutes_fraction:.3f}, availability "
+                    f"{r.availability:.4f}, n = {n})"
+                    for (_, _, n, r) in missed
+                )
+            )
+    return [*lines, ""]
+
+
 def _verdict(mean: float, half: float) -> str:
+    if not np.isfinite(mean):
+        return "n/a"
     if not np.isfinite(half):
-        return "one seed: no interval"
+        return "one window: no interval"
     if mean + half < 0:
-        return "saves, significant at 95%"
+        return "cheaper (95% interval below 0)"
     if mean - half > 0:
-        return "costs more, significant at 95%"
+        return "dearer (95% interval above 0)"
     return "no significant difference"

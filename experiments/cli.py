@@ -281,13 +281,19 @@ def build_parser() -> argparse.ArgumentParser:
     )
     ea.add_argument("--out", default="results/autoscaling", help="output folder")
     ea.add_argument("--days", type=float, default=7.0, help="simulated days per run (7)")
-    ea.add_argument("--seeds", type=int, default=5, help="seeds 1..N (5)")
+    ea.add_argument(
+        "--seeds",
+        type=int,
+        default=5,
+        help="evaluation windows 1..N, one seed each (5; fewer where the trace is too short)",
+    )
     ea.add_argument(
         "--window-step",
         type=float,
         default=1.0,
         metavar="DAYS",
-        help="seed k replays the window shifted by k x DAYS (1; 0: one window for all seeds)",
+        help="evaluation windows start max(--days, DAYS) apart, never overlapping "
+        "(1; 0: every seed replays the latest evaluation window)",
     )
     ea.add_argument("--traces", nargs="+", metavar="NAME", help="subset of the catalog")
     ea.add_argument("--policies", nargs="+", metavar="NAME", help="subset of the policies")

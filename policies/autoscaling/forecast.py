@@ -11,6 +11,8 @@ its decision logic (the policy's module docstring describes the method as a whol
 * :func:`flatten_trees` and :func:`predict_trees`: a fitted scikit-learn
   HistGradientBoostingRegressor's trees as flat numpy arrays, and their evaluation on one
   feature row (identical result, no OpenMP start-up per row).
+* :func:`with_warm_history`: an observation whose metrics are preceded by history from before
+  time 0 (the warm start of the predictive and learned policies, ``warm_start(history)``).
 
 Plain data and pure functions of their arguments: no clock, no randomness, no scikit-learn
 import.
@@ -18,9 +20,13 @@ import.
 
 from __future__ import annotations
 
+import dataclasses
+from collections.abc import Iterator, Mapping
 from typing import Any
 
 import numpy as np
+
+from policies.base import MetricHistory, Observation
 
 DAY_S = 86400.0
 WEEK_S = 7 * DAY_S
@@ -184,3 +190,55 @@ def predict_trees(trees: dict[str, np.ndarray], x: np.ndarray) -> float:
         go_left = np.where(np.isnan(xv), missing[node], xv <= threshold[node])
         node = np.where(active, np.where(go_left, left[node], right[node]), node)
     return float(trees["baseline"]) + float(trees["value"][node].sum())
+
+
+class _JoinedColumns(Mapping[str, np.ndarray]):
+    """Columns of two histories joined end to end, each built on first access (a decision
+    reads a few of the many columns)."""
+
+    def __init__(self, first: Mapping[str, np.ndarray], second: Mapping[str, np.ndarray]):
+        self._first = first
+        self._second = second
+        self._done: dict[str, np.ndarray] = {}
+
+    def __getitem__(self, name: str) -> np.ndarray:
+        if name not in self._done:
+            a = self._first.get(name)
+            b = self._second[name]
+            if a is None:
+                a = np.full(len(next(iter(self._first.values()), ())), np.nan)
+            joined = np.concatenate([np.asarray(a, dtype=float), np.asarray(b, dtype=float)])
+            joined.flags.writeable = False
+            self._done[name] = joined
+        return self._done[name]
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._second)
+
+    def __len__(self) -> int:
+        return len(self._second)
+
+
+def with_warm_history(obs: Observation, history: MetricHistory | None) -> Observation:
+    """``obs`` with ``history`` (periods before time 0, negative ``start``) in front of its
+    metrics; ``obs`` itself when there is no history.
+
+    The warm start of a policy that learns from past load: a service deployed long ago has
+    days of CloudWatch history when a policy is attached, and AWS predictive scaling reads up
+    to 14 days of it. The history must use the observation's period and end at or before the
+    first period of the observation's own metrics (ValueError otherwise).
+    """
+    if history is None or len(history) == 0:
+        return obs
+    m = obs.metrics
+    if len(m) and abs(history.period_s - m.period_s) > 1e-9:
+        raise ValueError(
+            f"warm history period {history.period_s} s differs from the metrics' {m.period_s} s"
+        )
+    first = float(m.start[0]) if len(m) else float(obs.time)
+    if history.end > first + 1e-9:
+        raise ValueError(f"warm history ends at {history.end} s, after the metrics start {first} s")
+    start = np.concatenate([np.asarray(history.start, dtype=float), np.asarray(m.start)])
+    start.flags.writeable = False
+    joined = MetricHistory(history.period_s, start, _JoinedColumns(history.columns, m.columns))
+    return dataclasses.replace(obs, metrics=joined)

@@ -51,6 +51,10 @@ How it works (every number below is a named parameter of :class:`LearnedPolicy`)
 This module holds the policy: its parameters and their validation, the training schedule and
 model fitting, and the scaling arithmetic of :meth:`LearnedPolicy.decide`. Feature and label
 construction and the numpy tree evaluator are in :mod:`policies.autoscaling.forecast`.
+
+Warm start: :meth:`LearnedPolicy.warm_start` gives the policy metrics from before time 0,
+seen in front of the observation's own metrics (:func:`with_warm_history` in
+:mod:`policies.autoscaling.forecast`), so training can start at the first decision.
 """
 
 from __future__ import annotations
@@ -73,8 +77,9 @@ from policies.autoscaling.forecast import (
     labels,
     load_series,
     predict_trees,
+    with_warm_history,
 )
-from policies.base import BasePolicy, Decision, Observation, clamp
+from policies.base import BasePolicy, Decision, MetricHistory, Observation, clamp
 
 MODELS = ("gbr", "linear")
 LABELS = ("peak", "point")
@@ -341,8 +346,18 @@ class LearnedPolicy(BasePolicy):
         return math.floor(t / every + 1e-9) > math.floor(trained / every + 1e-9)
 
     # -- the decision -----------------------------------------------------------------------
+    def warm_start(self, history: MetricHistory) -> BasePolicy:
+        """Give the policy per-period metrics from before time 0 (``start`` < 0, the same
+        period as the service's metrics); every later decision sees them in front of the
+        observation's own metrics, as a service that ran before the policy was attached has
+        CloudWatch history. Returns the policy. The history is state (``warm_history_``),
+        not a parameter."""
+        self.warm_history_ = history
+        return self
+
     def decide(self, observation: Observation) -> Decision:
         self._validate()
+        observation = with_warm_history(observation, getattr(self, "warm_history_", None))
         obs = observation
         self._check_no_future(obs)
         t = float(obs.time)

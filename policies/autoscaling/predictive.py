@@ -34,6 +34,11 @@ What AWS does not publish, and what this module does instead (all transparent):
 Scale-out timing: at time ``t`` the policy wants the larger of the forecast capacity of the
 hour containing ``t`` and of the hour containing ``t + scheduling_buffer``, so capacity for an
 hour starting at ``H`` is requested from ``H - scheduling_buffer`` on.
+
+Warm start: :meth:`PredictiveScalingPolicy.warm_start` gives the policy metrics from before
+time 0 (a service that ran before the policy was attached has CloudWatch history); decisions
+then see them in front of the observation's own metrics, so the first forecast can come at
+the first decision (policies/autoscaling/forecast.py :func:`with_warm_history`).
 """
 
 from __future__ import annotations
@@ -42,6 +47,7 @@ import math
 
 import numpy as np
 
+from policies.autoscaling.forecast import with_warm_history
 from policies.base import BasePolicy, Decision, MetricHistory, Observation, clamp
 
 HOUR_S = 3600.0
@@ -340,8 +346,18 @@ class PredictiveScalingPolicy(BasePolicy):
         return getattr(self, "floor_", None)
 
     # -- the decision -----------------------------------------------------------------------
+    def warm_start(self, history: MetricHistory) -> BasePolicy:
+        """Give the policy per-period metrics from before time 0 (``start`` < 0, the same
+        period as the service's metrics); every later decision sees them in front of the
+        observation's own metrics, as a service that ran before the policy was attached has
+        CloudWatch history. Returns the policy. The history is state (``warm_history_``),
+        not a parameter."""
+        self.warm_history_ = history
+        return self
+
     def decide(self, observation: Observation) -> Decision:
         self._validate()
+        observation = with_warm_history(observation, getattr(self, "warm_history_", None))
         obs = observation
         t = float(obs.time)
         self.holds_ = False

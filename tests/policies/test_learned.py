@@ -381,3 +381,25 @@ def test_conformance_while_training() -> None:
     for o in sample_observations(quick, n=60):
         quick.decide(o)
     assert getattr(quick, "trees_", None) is not None
+
+
+# -- warm start ----------------------------------------------------------------------------------
+def test_warm_history_trains_the_model_at_the_first_decision() -> None:
+    rate = daily_ramp(3.0)
+    n_hist = int(2 * DAY / PERIOD)
+    r = rate[:n_hist]
+    warm = history(
+        PERIOD,
+        start=-2 * DAY,
+        RequestCount=r * PERIOD,
+        CPUUtilization=np.minimum(100.0, 100.0 * r / (10 * CAP)),
+        RunningTaskCount=np.full(n_hist, 10.0),
+        HealthyHostCount=np.full(n_hist, 10.0),
+    )
+    cold = LearnedPolicy(model="linear")
+    d = cold.decide(observe(rate[n_hist:], 2 * HOUR, running=10))
+    assert "no model" in d.reason
+    hot = LearnedPolicy(model="linear").warm_start(warm)
+    d = hot.decide(observe(rate[n_hist:], 2 * HOUR, running=10))
+    assert "no model" not in d.reason
+    assert hot.trained_at_ == 2 * HOUR and hot.n_train_ > 1000

@@ -368,3 +368,34 @@ def test_pickle_and_reset_after_a_forecast() -> None:
     assert p.decide(o) == q.decide(o)
     p.reset()
     assert not [k for k in vars(p) if k.endswith("_")]
+
+
+# -- warm start ----------------------------------------------------------------------------------
+def test_warm_history_gives_a_forecast_from_the_first_decision() -> None:
+    """Two days of history before time 0 (``warm_start``): the first decision already has a
+    forecast, the same one as a policy that saw those two days as its own metrics."""
+    past = history(sine_rate, 2 * DAY)  # periods 0 .. 2 days
+    warm = make_history(
+        60.0,
+        start=-2 * DAY,
+        **{name: past[name] for name in ("RequestCount", "RunningTaskCount", "CPUUtilization")},
+    )
+    cold = PredictiveScalingPolicy(mode="ForecastAndScale", target=50.0)
+    d = cold.decide(obs_at(2 * HOUR))
+    assert d.desired is None and "no forecast yet" in d.reason
+    hot = PredictiveScalingPolicy(mode="ForecastAndScale", target=50.0).warm_start(warm)
+    d_hot = hot.decide(obs_at(2 * HOUR))
+    assert "no forecast yet" not in d_hot.reason
+    assert hot.forecast_made_at_ == 2 * HOUR
+    # the same as seeing the history as its own: shift everything by two days
+    ref = PredictiveScalingPolicy(mode="ForecastAndScale", target=50.0)
+    d_ref = ref.decide(obs_at(2 * DAY + 2 * HOUR))
+    assert d_hot.desired == d_ref.desired
+    assert np.array_equal(hot.forecast_capacity_, ref.forecast_capacity_)
+
+
+def test_warm_history_after_the_metrics_start_is_refused() -> None:
+    late = make_history(60.0, start=0.0, RequestCount=np.ones(10))
+    p = PredictiveScalingPolicy().warm_start(late)
+    with pytest.raises(ValueError, match="warm history"):
+        p.decide(obs_at(2 * HOUR))
