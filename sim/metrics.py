@@ -47,6 +47,7 @@ class ServingModel:
     idle_cpu: float
     memory_base: float
     memory_per_cpu: float
+    timeout: float = math.inf  # request timeout (s): slower responses fail (sim/serving.py)
 
     @property
     def mu(self) -> float:
@@ -367,7 +368,7 @@ def latency_columns(
     fleet_rate = n_pos * model.capacity_rps
     rho_t = np.where(n > 0, rate / fleet_rate, 0.0)
     wait_t = np.maximum(backlog_prev - n * table.lq(rho_t), 0.0) / fleet_rate
-    mean_t = table.mean(rho_t, model.mu) + wait_t
+    mean_t = table.truncated_mean(rho_t, model.mu, wait_t, model.timeout)
     weight = np.add.reduceat(served, starts)
     has = weight > 0
     safe = np.where(has, weight, 1.0)
@@ -376,7 +377,8 @@ def latency_columns(
     mean_m = np.where(has, np.add.reduceat(served * mean_t, starts) / safe, np.nan)
 
     def q(p: float) -> np.ndarray:
-        return np.where(has, table.quantile(p, rho_m, model.mu) + wait_m, np.nan)
+        quantile = table.truncated_quantile(p, rho_m, model.mu, wait_m, model.timeout)
+        return np.where(has, quantile, np.nan)
 
     return {
         "TargetResponseTime": mean_m,
@@ -408,4 +410,6 @@ def request_weighted_quantile(
         return math.nan
     rho = np.clip(np.nan_to_num(columns["utilisation"]), 0.0, rho_cap)
     shift = np.nan_to_num(columns["queue_wait_s"])
-    return 1000.0 * mixture_quantile(p, served, shift, rho, model.workers, model.mu, tol=1e-5)
+    return 1000.0 * mixture_quantile(
+        p, served, shift, rho, model.workers, model.mu, tol=1e-5, limit=model.timeout
+    )

@@ -42,6 +42,10 @@ __all__ = [
 #: |theta/mu - 1| below which the theta == mu limit of the response-time tail is used.
 THETA_MU_TOL = 1e-9
 
+#: Share of requests exceeding the timeout below which a tick's timeout arithmetic is skipped
+#: (:meth:`MMkTable.late_wait`): far below one request in any run.
+LATE_EPS = 1e-12
+
 ArrayLike = np.ndarray | float
 
 
@@ -318,6 +322,121 @@ class MMkTable:
         """``P(T > t)`` from :func:`response_sf` (exact, not tabulated), rho clipped."""
         return response_sf(t, self.k, mu, self._clip(rho))
 
+    # -- a request timeout: responses beyond ``limit`` fail, the served ones are truncated --
+
+    def tail(self, t: ArrayLike, rho: ArrayLike, mu: ArrayLike) -> np.ndarray:
+        """``P(T > t)`` from the tabulated Erlang C (cheap, vectorised; rho clipped).
+
+        ``t <= 0`` gives 1. Used per tick for the share of requests that exceed the timeout.
+        """
+        r = self._clip(rho)
+        x = np.maximum(np.asarray(t, dtype=float) * np.asarray(mu, dtype=float), 0.0)
+        c = np.interp(r, self.rho_grid, self.c_grid)
+        return np.minimum(_sf_dimless(x, self.k, r, c), 1.0)
+
+    def late_wait(self, limit: float, mu: float, eps: float = LATE_EPS) -> float:
+        """The queue wait (s) below which no more than ``eps`` of the requests exceed ``limit``.
+
+        The response time grows stochastically with the load, so the worst case is
+        ``rho_max``: a request that waited ``w`` exceeds ``limit`` with probability
+        ``P(T > limit - w) <= eps`` at any tabulated load when ``w <= late_wait``. Callers skip
+        the timeout arithmetic for such ticks. ``inf`` for an infinite limit; negative when
+        even an immediate start exceeds ``limit`` too often (a service time near the limit).
+        """
+        if not math.isfinite(limit):
+            return math.inf
+        r = np.float64(self.rho_max)
+        c = np.float64(self.c_grid[-1])
+        lo, hi = (float(v) for v in _quantile_bounds(np.float64(eps), self.k, r, c))
+        for _ in range(100):
+            mid = 0.5 * (lo + hi)
+            if float(_sf_dimless(np.float64(mid), self.k, r, c)) > eps:
+                lo = mid
+            else:
+                hi = mid
+        return float(limit - hi / mu)
+
+    def truncated_quantile(
+        self, p: float, rho: ArrayLike, mu: float, shift: ArrayLike, limit: float
+    ) -> np.ndarray:
+        """p-quantile (s) of ``shift + T`` given ``shift + T <= limit``: the served requests.
+
+        Requests whose response would exceed ``limit`` (the request timeout) fail, so the
+        latency of the served ones is the response time conditioned on meeting the limit:
+        the quantile solves ``P(T > t - shift) = 1 - p (1 - P(T > limit - shift))`` on
+        ``[shift, limit]``. Equal to ``quantile(p) + shift`` where the limit is out of reach
+        (wait below :meth:`late_wait`); never above ``limit``.
+        """
+        rho, shift = np.broadcast_arrays(
+            np.asarray(rho, dtype=float), np.asarray(shift, dtype=float)
+        )
+        out = np.array(self.quantile(p, rho, mu) + shift, dtype=float)
+        if not math.isfinite(limit):
+            return out
+        late = shift > self.late_wait(limit, mu)
+        if not late.any():
+            return out
+        r, s = self._clip(rho[late]), shift[late]
+        c = np.interp(r, self.rho_grid, self.c_grid)
+        x_lim = np.maximum(limit - s, 0.0) * mu
+        tail = 1.0 - p * (1.0 - _sf_dimless(x_lim, self.k, r, c))
+        lo, hi = np.zeros_like(x_lim), x_lim.copy()
+        for _ in range(64):
+            mid = 0.5 * (lo + hi)
+            above = _sf_dimless(mid, self.k, r, c) > tail
+            lo = np.where(above, mid, lo)
+            hi = np.where(above, hi, mid)
+        out[late] = np.minimum(s + 0.5 * (lo + hi) / mu, limit)
+        return out
+
+    def truncated_mean(
+        self, rho: ArrayLike, mu: float, shift: ArrayLike, limit: float
+    ) -> np.ndarray:
+        """Mean (s) of ``shift + T`` given ``shift + T <= limit`` (see :meth:`truncated_quantile`).
+
+        ``E[T | T <= X] = (int_0^X P(T > t) dt - X P(T > X)) / (1 - P(T > X))`` with
+        ``X = limit - shift``; the integral of the M/M/k tail is closed-form (its two
+        exponentials integrated term by term).
+        """
+        rho, shift = np.broadcast_arrays(
+            np.asarray(rho, dtype=float), np.asarray(shift, dtype=float)
+        )
+        out = np.array(self.mean(rho, mu) + shift, dtype=float)
+        if not math.isfinite(limit):
+            return out
+        late = shift > self.late_wait(limit, mu)
+        if not late.any():
+            return out
+        r, s = self._clip(rho[late]), shift[late]
+        c = np.interp(r, self.rho_grid, self.c_grid)
+        x = np.maximum(limit - s, 0.0) * mu
+        sf_x = _sf_dimless(x, self.k, r, c)
+        cond = (_tail_integral(x, self.k, r, c) - x * sf_x) / np.maximum(1.0 - sf_x, 1e-300)
+        out[late] = np.minimum(s + np.clip(cond, 0.0, x) / mu, limit)
+        return out
+
+
+def _tail_integral(x: np.ndarray, k: int, rho: np.ndarray, c: np.ndarray) -> np.ndarray:
+    """``int_0^x P(mu T > u) du`` for the tail of :func:`_sf_dimless` (dimensionless).
+
+    ``P = e^{-u} + C (e^{-m u} - e^{-M u}) / d`` with ``m, M = min, max(r, 1)``, ``d = |r - 1|``,
+    ``r = k (1 - rho)``; each exponential integrates to ``g(a) = (1 - e^{-a x}) / a``; as
+    ``d -> 0`` the pair tends to ``C u e^{-u}``, integrated exactly.
+    """
+    r = k * (1.0 - rho)
+    d = np.abs(r - 1.0)
+    m, big = np.minimum(r, 1.0), np.maximum(r, 1.0)
+    small = d < 1e-6
+
+    def g(a: np.ndarray) -> np.ndarray:
+        return -np.expm1(-a * x) / a
+
+    with np.errstate(divide="ignore", invalid="ignore"):
+        pair = np.where(
+            small, 1.0 - np.exp(-x) * (1.0 + x), (g(m) - g(big)) / np.where(small, 1.0, d)
+        )
+    return -np.expm1(-x) + c * pair
+
 
 def mixture_quantile(
     p: float,
@@ -328,6 +447,7 @@ def mixture_quantile(
     mu: ArrayLike,
     *,
     tol: float = 1e-6,
+    limit: float = math.inf,
 ) -> float:
     """p-quantile (s) of a mixture of shifted M/M/k response-time distributions.
 
@@ -344,6 +464,11 @@ def mixture_quantile(
     clipped: components with ``rho >= 1`` have infinite response time and the result is
     ``inf`` if their weight share is at least ``1 - p``.  ``tol`` is the *relative*
     tolerance on the returned time.  Zero total weight gives ``nan``.
+
+    A finite ``limit`` (the request timeout) truncates every stable component: the weights
+    count the *served* requests, those whose ``shift_i + T_i <= limit``, so each component's
+    tail is conditioned on it, ``(P(T_i > t - s_i) - P(T_i > limit - s_i)) / (1 - P(T_i >
+    limit - s_i))``, and the result never exceeds ``limit``.
     """
     k = _check_k(k)
     p = float(_check_p(p))
@@ -370,10 +495,19 @@ def mixture_quantile(
     c = erlang_c(k, r)
     q = _quantile_dimless(np.full(r.shape, 1.0 - tail), k, r) / m
     lo, hi = float(np.min(s + q)), float(np.max(s + q))
+    sf_lim = np.zeros_like(r)
+    if math.isfinite(limit):
+        sf_lim = _sf_dimless(np.maximum((limit - s) * m, 0.0), k, r, c)
+        if float(np.max(sf_lim)) > LATE_EPS or hi > limit:
+            lo, hi = min(lo, float(np.min(s)), limit), min(hi, limit)
+    keep_share = np.maximum(1.0 - sf_lim, 1e-300)
 
     def mix_sf(t: float) -> float:
+        if t >= limit:
+            return 0.0
         x = np.maximum((t - s) * m, 0.0)
-        return float(np.dot(w, _sf_dimless(x, k, r, c)))
+        cond = np.clip((_sf_dimless(x, k, r, c) - sf_lim) / keep_share, 0.0, 1.0)
+        return float(np.dot(w, cond))
 
     for _ in range(200):
         if hi - lo <= tol * max(abs(lo), abs(hi), 1e-300):
