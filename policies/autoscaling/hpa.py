@@ -277,6 +277,8 @@ class HpaPolicy(BasePolicy):
     maxReplicas).
     """
 
+    percent_params = {"target": "metric"}  # utilisation % (policies/base.py)
+
     def __init__(
         self,
         metric: str = "CPUUtilization",

@@ -31,6 +31,8 @@ class ReactivePolicy(BasePolicy):
         Seconds between decisions.
     """
 
+    percent_params = {"target": None, "high": None, "low": None}  # utilisation % (policies/base.py)
+
     def __init__(
         self,
         target: float = 60.0,
