@@ -5,15 +5,18 @@ Model
 Each ECS task runs ``k`` workers, each serving requests at rate ``mu`` (per second).
 The load balancer is modelled as round robin: with ``n`` healthy tasks and a total
 arrival rate ``lambda``, the service is approximated as ``n`` *independent* M/M/k
-queues, each receiving ``lambda / n`` (see "Load balancing across tasks" in
-/work/shared/reference/queueing.md; least-outstanding-requests would be closer to one
-M/M/(n k) and is *not* what this module models).  Per task the utilisation is
+queues, each receiving ``lambda / n`` (round robin is the ALB's default routing algorithm:
+https://docs.aws.amazon.com/elasticloadbalancing/latest/application/load-balancer-target-groups.html;
+least-outstanding-requests would be closer to one M/M/(n k) and is *not* what this module
+models).  Per task the utilisation is
 ``rho = lambda / (n k mu)``.
 
-All formulas come from /work/shared/reference/queueing.md, section "M/M/c (Erlang C)",
-with ``c = k``, offered load ``a = k rho`` and ``theta = k mu - lambda_task =
+All formulas are the standard M/M/c (Erlang C) results (Gross, Shortle, Thompson and Harris,
+*Fundamentals of Queueing Theory*, 4th ed., Wiley 2008, section 2.3; "Gross et al. 2008"
+below), with ``c = k``, offered load ``a = k rho`` and ``theta = k mu - lambda_task =
 k mu (1 - rho)``.  Latency in a time-varying simulation uses the pointwise stationary
-approximation (same file, "When the load changes over time"): the stationary formulas
+approximation (Green and Kolesar, "The pointwise stationary approximation for queues with
+nonstationary arrivals", Management Science 37(1), 1991): the stationary formulas
 are evaluated at each interval's ``rho``; overload (``rho >= 1``) is the fluid backlog
 model's job, not this module's.
 
@@ -73,7 +76,7 @@ def erlang_c(k: int, rho: ArrayLike) -> np.ndarray:
     """Erlang C: probability that an arrival to an M/M/k queue has to wait.
 
     ``rho = lambda / (k mu)`` is the per-worker utilisation, offered load ``a = k rho``.
-    Computed as in /work/shared/reference/queueing.md ("M/M/c (Erlang C)") through the
+    Computed as in Gross et al. 2008, section 2.3 through the
     Erlang B recursion ``B(0) = 1, B(j) = a B(j-1) / (j + a B(j-1))`` and
     ``C = B / (1 - rho (1 - B))`` -- never with factorials.  The loop runs over ``j``
     (``k`` iterations); each step is vectorised over ``rho``.
@@ -96,11 +99,11 @@ def erlang_c(k: int, rho: ArrayLike) -> np.ndarray:
 def _sf_dimless(x: np.ndarray, k: int, rho: np.ndarray, c: np.ndarray) -> np.ndarray:
     """P(mu T > x) given the Erlang C value ``c`` (no validation; rho < 1 assumed).
 
-    With ``r = theta / mu = k (1 - rho)`` the reference formula
+    With ``r = theta / mu = k (1 - rho)`` the textbook formula
     ``(1 - C) e^{-x} + C (r e^{-x} - e^{-r x}) / (r - 1)`` rearranges exactly to
     ``e^{-x} + C e^{-min(1, r) x} h`` with ``h = (1 - e^{-|r - 1| x}) / |r - 1|``,
     which has no cancellation and no overflow for either sign of ``r - 1``;
-    ``h -> x`` as ``r -> 1`` gives the reference's ``C (1 + x) e^{-x}`` case.
+    ``h -> x`` as ``r -> 1`` gives the textbook's ``C (1 + x) e^{-x}`` case.
     """
     r = k * (1.0 - rho)
     d = np.abs(r - 1.0)
@@ -114,7 +117,7 @@ def _sf_dimless(x: np.ndarray, k: int, rho: np.ndarray, c: np.ndarray) -> np.nda
 def response_sf(t: ArrayLike, k: int, mu: ArrayLike, rho: ArrayLike) -> np.ndarray:
     """Tail of the M/M/k response time: ``P(T > t)`` with ``T = W_q + S``.
 
-    Formula from /work/shared/reference/queueing.md ("M/M/c (Erlang C)"):
+    Formula from Gross et al. 2008, section 2.3:
     ``P(T > t) = (1 - C) e^{-mu t} + C (theta e^{-mu t} - mu e^{-theta t}) / (theta - mu)``
     with ``theta = k mu (1 - rho)``; when ``|theta / mu - 1| < THETA_MU_TOL`` the limit
     ``(1 - C) e^{-mu t} + C (1 + mu t) e^{-mu t}`` is used.  It is evaluated in an
@@ -137,7 +140,7 @@ def response_sf(t: ArrayLike, k: int, mu: ArrayLike, rho: ArrayLike) -> np.ndarr
 def mean_response(k: int, mu: ArrayLike, rho: ArrayLike) -> np.ndarray:
     """Mean response time ``E[T] = C / theta + 1 / mu`` in seconds.
 
-    /work/shared/reference/queueing.md ("M/M/c (Erlang C)"), ``theta = k mu (1 - rho)``.
+    Gross et al. 2008, section 2.3, ``theta = k mu (1 - rho)``.
     ``rho >= 1`` gives ``inf``.
     """
     k = _check_k(k)
@@ -152,7 +155,7 @@ def mean_queue_length(k: int, mu: ArrayLike, rho: ArrayLike) -> np.ndarray:
     """Mean number of requests *waiting* (not in service) at one task, ``L_q``.
 
     Little's law on the queue: ``L_q = lambda W_q = lambda C / theta = rho C / (1 - rho)``
-    (/work/shared/reference/queueing.md, "M/M/c (Erlang C)").  It does not depend on
+    (Gross et al. 2008, section 2.3).  It does not depend on
     ``mu``; ``mu`` is accepted for a uniform signature and only broadcasts the shape.
     ``rho >= 1`` gives ``inf``.
     """
@@ -195,11 +198,11 @@ def _quantile_dimless(p: np.ndarray, k: int, rho: np.ndarray, iters: int = 64) -
 
 
 def response_quantile(p: ArrayLike, k: int, mu: ArrayLike, rho: ArrayLike) -> np.ndarray:
-    """Exact p-quantile of the M/M/k response time (seconds), reference use only.
+    """Exact p-quantile of the M/M/k response time (seconds), for reference and tests only.
 
     Solves ``response_sf(t) = 1 - p`` with ``scipy.optimize.brentq`` separately for each
-    element (a bracketing root finder on a monotone tail, as recommended in
-    /work/shared/reference/queueing.md, "M/M/c (Erlang C)").  Slow: use
+    element (a bracketing root finder on a monotone tail; the tail is Gross et al. 2008,
+    section 2.3).  Slow: use
     :class:`MMkTable` in the simulator.  Broadcasts over ``p``, ``mu`` and ``rho``;
     ``rho >= 1`` gives ``inf``.  ``0 < p < 1`` is required.
     """
@@ -240,8 +243,7 @@ def _default_grid(rho_max: float, step: float) -> np.ndarray:
 class MMkTable:
     """Precomputed M/M/k latency tables for one worker count ``k``, for any ``mu``.
 
-    Built once from the exact formulas of /work/shared/reference/queueing.md
-    ("M/M/c (Erlang C)"); lookups are ``np.interp`` on a fixed ``rho`` grid, so they
+    Built once from the exact formulas (Gross et al. 2008, section 2.3); lookups are ``np.interp`` on a fixed ``rho`` grid, so they
     cost one pass over the input regardless of ``k``.
 
     Tables are dimensionless (``mu * time``), so every time-valued method takes ``mu``
@@ -256,8 +258,8 @@ class MMkTable:
 
     ``rho_max`` (default 0.99) is the pointwise-stationary cap: the stationary M/M/k
     formulas only apply to a stable queue, and near saturation the pointwise stationary
-    approximation is poor anyway (/work/shared/reference/queueing.md, "When the load
-    changes over time").  Inputs with ``rho > rho_max`` are CLIPPED to ``rho_max`` (and
+    approximation is poor anyway (Green and Kolesar
+    1991).  Inputs with ``rho > rho_max`` are CLIPPED to ``rho_max`` (and
     ``rho < 0`` to 0), so lookups never return inf; overload (``rho >= 1``) must be
     handled by the caller's fluid backlog model.  NaN propagates.
     """
@@ -453,7 +455,7 @@ def mixture_quantile(
 
     Component ``i`` has weight ``w_i`` (e.g. requests served in minute ``i``) and
     response time ``shift_i + T_i`` with ``T_i`` the M/M/k response time at ``rho_i``
-    (tail from /work/shared/reference/queueing.md, "M/M/c (Erlang C)").  The mixture
+    (tail from Gross et al. 2008, section 2.3).  The mixture
     tail ``sum_i w_i P(T_i > t - shift_i) / sum_i w_i`` is monotone, so the root of
     ``tail(t) = 1 - p`` is found by bisection with all components evaluated at once per
     iteration.  The bracket is ``[min_i(shift_i + q_i), max_i(shift_i + q_i)]`` with
