@@ -149,6 +149,7 @@ class MetricStore:
         rate = np.diff(self._cum_rate[edges]) / width
         served = per(t["served"])
         failed = per(t["failed"])
+        work = served + per(t["late"]) if "late" in t else served  # late ones used CPU too
         serving_ticks = per(t["n_serving"]).astype(float)
         running_ticks = per(t["running"]).astype(float)
         last = edges[1:] - 1
@@ -162,6 +163,7 @@ class MetricStore:
             rate,
             self.model,
             self.rho_slo,
+            work=work,
         )
         out["HTTPCode_Target_5XX_Count"] = per(t["target_5xx"])
         out["RunningTaskCount"] = t["running"][last]
@@ -187,7 +189,8 @@ class MetricStore:
         serving = float(t["n_serving"][t0:t1].sum())
         running = float(t["running"][t0:t1].sum())
         idle = model.idle_cpu
-        busy = served / (model.capacity_rps * model.tick)
+        late = float(t["late"][t0:t1].sum()) if "late" in t else 0.0
+        busy = (served + late) / (model.capacity_rps * model.tick)  # late ones used CPU too
         if running > 0:
             cpu_avg = min(100.0, 100.0 * busy / running + idle)
             cpu_max = min(100.0, (100.0 * busy / serving if serving > 0 else 0.0) + idle)
@@ -305,15 +308,19 @@ def count_columns(
     rate: np.ndarray,
     model: ServingModel,
     rho_slo: float,
+    work: np.ndarray | None = None,
 ) -> dict[str, np.ndarray]:
     """Per-period counts, CPU and memory (CloudWatch semantics, see the module docstring).
+
+    ``work`` is the requests the tasks processed (default ``served``): it also counts those
+    answered after the timeout, which failed at the ALB but kept a worker busy.
 
     CPU Average is busy task-time over running task-time (tasks RUNNING but not yet in the
     target group count, idle); Maximum is the serving tasks' utilisation (the ALB spreads
     load evenly); Minimum is the idle level when some running task served nothing.
     """
     with np.errstate(divide="ignore", invalid="ignore"):
-        busy = served / (model.capacity_rps * model.tick)  # task-ticks at full CPU
+        busy = (served if work is None else work) / (model.capacity_rps * model.tick)
         cpu_avg = 100.0 * busy / running_ticks
         cpu_max = np.where(serving_ticks > 0, 100.0 * busy / serving_ticks, 0.0)
         cpu_max[running_ticks == 0] = np.nan

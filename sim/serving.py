@@ -27,7 +27,8 @@ exceed the timeout, ``P(T > timeout - wait)``, fails instead (:class:`LateReques
 latency of the served ones is the response time conditioned on meeting the timeout
 (:meth:`sim.queueing.MMkTable.truncated_quantile`), so no served request is slower than the
 timeout. Those requests still occupied a worker (the ALB answers 504 while the target keeps
-working), so the backlog is unchanged and arrived = served + failed + queued still holds.
+working), so the backlog is unchanged, arrived = served + failed + queued still holds, and
+they count towards CPU (``late``, a part of ``failed``).
 """
 
 from __future__ import annotations
@@ -83,13 +84,14 @@ class FluidServer:
         late: LateRequests | None = None,
     ) -> None:
         n = len(arrivals)
-        self.late = late  # None: only the backlog bound times requests out
+        self.late_model = late  # None: only the backlog bound times requests out
         self.arrivals = arrivals
         self.tick = tick
         self.capacity_rps = capacity_rps
         self.timeout = timeout
         self.served = np.zeros(n)
         self.failed = np.zeros(n)
+        self.late = np.zeros(n)  # of ``failed``: processed, but answered after the timeout
         self.backlog = np.zeros(n)  # at the end of each tick
         self.n_serving = np.zeros(n, dtype=np.int32)
         self.pos = 0  # first tick not yet computed
@@ -113,15 +115,16 @@ class FluidServer:
         served, failed, backlog, q_end = stretch(
             a, self.n * self.capacity_rps * self.tick, q0, self.qmax(self.n)
         )
-        if self.late is not None and self.n > 0:
+        if self.late_model is not None and self.n > 0:
             prev = np.empty(hi - lo)
             prev[0] = min(max(q0, 0.0), self.qmax(self.n))
             prev[1:] = backlog[:-1]
-            share = self.late.fraction(lo, hi, self.n, prev)
+            share = self.late_model.fraction(lo, hi, self.n, prev)
             if share is not None:
                 late = served * share
                 served -= late
                 failed += late
+                self.late[lo:hi] = late
         self.served[lo:hi] = served
         self.failed[lo:hi] = failed
         self.failed[lo] += self.shed_pending

@@ -350,6 +350,7 @@ class Simulation:
             "arrivals": f.arrivals,
             "served": f.served,
             "failed": f.failed,
+            "late": f.late,
             "backlog": f.backlog,
             "n_serving": f.n_serving,
             "rate": self.rate,

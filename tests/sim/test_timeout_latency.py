@@ -57,6 +57,7 @@ def _assert_bounded_and_conserved(sim: Simulation, result, timeout: float) -> No
     queued = np.cumsum(f.arrivals) - np.cumsum(f.served) - np.cumsum(f.failed)
     np.testing.assert_allclose(queued, f.backlog, atol=1e-6 * max(1.0, f.arrivals.sum()))
     assert (f.served >= -1e-9).all() and (f.failed >= -1e-9).all()
+    assert (f.late >= 0).all() and (f.late <= f.failed + 1e-9).all()
     s = result.summary
     assert s["requests_failed"] <= s["requests_total"] + 1e-6
 
@@ -125,3 +126,13 @@ def test_truncated_quantile_and_mean_match_a_conditioned_sample(k: int) -> None:
         assert got == pytest.approx(float(np.quantile(kept, p)), rel=0.01)
     mean = float(table.truncated_mean(rho, mu, shift, limit))
     assert mean == pytest.approx(float(kept.mean()), rel=0.01)
+
+
+def test_requests_answered_after_the_timeout_still_used_cpu() -> None:
+    """In overload the tasks are busy all the time, though many answers come too late: CPU is
+    the work done (served + late), not only the requests answered in time."""
+    sim, result = _run(1, 10.0, 2.0, 1.2, 2, 5)
+    m = result.metrics
+    late_periods = m.time_s.to_numpy() >= 900  # well into the overload at 1.56
+    assert sim.fluid.late.sum() > 0.1 * sim.fluid.arrivals.sum()
+    np.testing.assert_allclose(m.CPUUtilization.to_numpy()[late_periods], 100.0, rtol=1e-3)
