@@ -53,9 +53,10 @@ ECS_TASKS_PER_SERVICE = 5000
 #: Bytes of memory a run needs per tick: the per-tick arrays (rate, arrivals, served, failed,
 #: backlog, serving/running/pending/desired counts, 5xx, the metric store's prefix sums) and
 #: the temporaries of the vectorised latency pass over the whole run. Measured with
-#: tracemalloc (peak traced memory / ticks, a whole run with the reactive policy): 150 bytes
-#: per tick for 1- and 3-day runs at a 1 s tick, in line with ``make bench``'s 381 MiB for 2.6
-#: million ticks (147); rounded up to 200 for headroom (a trace replay, pandas outputs).
+#: tracemalloc (peak traced memory / ticks, a whole run with the reactive policy): 157 bytes
+#: per tick for a 2-day run at a 1 s tick (150 before the fluid's ``late`` array; ``make
+#: bench`` saw 381 MiB for 2.6 million ticks, 147); rounded up to 200 for headroom (a trace
+#: replay, pandas outputs).
 BYTES_PER_TICK = 200
 #: Fixed memory of a run besides its ticks (interpreter, libraries, tables), bytes.
 BASE_RUN_BYTES = 200 * 2**20
