@@ -347,6 +347,13 @@ class MMkTable:
         """
         if not math.isfinite(limit):
             return math.inf
+        key = (float(limit), float(mu), float(eps))
+        cache = self.__dict__.setdefault("_late_wait", {})
+        if key not in cache:
+            cache[key] = self._late_wait_uncached(*key)
+        return cache[key]
+
+    def _late_wait_uncached(self, limit: float, mu: float, eps: float) -> float:
         r = np.float64(self.rho_max)
         c = np.float64(self.c_grid[-1])
         lo, hi = (float(v) for v in _quantile_bounds(np.float64(eps), self.k, r, c))

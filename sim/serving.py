@@ -115,11 +115,16 @@ class FluidServer:
         served, failed, backlog, q_end = stretch(
             a, self.n * self.capacity_rps * self.tick, q0, self.qmax(self.n)
         )
-        if self.late_model is not None and self.n > 0:
-            prev = np.empty(hi - lo)
-            prev[0] = min(max(q0, 0.0), self.qmax(self.n))
-            prev[1:] = backlog[:-1]
-            share = self.late_model.fraction(lo, hi, self.n, prev)
+        late_model = self.late_model
+        if late_model is not None and self.n > 0:
+            q_start = min(max(q0, 0.0), self.qmax(self.n))
+            peak = max(q_start, float(backlog.max())) if hi > lo else q_start
+            share = None
+            if peak > late_model.safe_wait * self.n * self.capacity_rps:
+                prev = np.empty(hi - lo)
+                prev[0] = q_start
+                prev[1:] = backlog[:-1]
+                share = late_model.fraction(lo, hi, self.n, prev)
             if share is not None:
                 late = served * share
                 served -= late
