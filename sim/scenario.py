@@ -78,7 +78,7 @@ class RunConfig(_Section):
         60, description="CloudWatch period: 60 s standard or 20 s high resolution."
     )
     publication_delay: Duration = Field(
-        60.0, description="Seconds after a period ends before a reader sees it (model parameter)."
+        60.0, description="Seconds after a period ends before a reader sees it (reference)."
     )
 
     @field_validator("metrics_period", mode="before")
@@ -132,8 +132,8 @@ class ServiceConfig(_Section):
     pull_mbps: float = Field(
         8.8,
         gt=0,
-        description="Image pull throughput MB/s (model parameter). Default from a public "
-        "measurement: 413 MB in 57 s creation-to-start, less ~10 s provisioning -> 413/47 = "
+        description="Image pull throughput MB/s (model parameter). Default from a measured "
+        "example: 413 MB in 57 s creation-to-start, less ~10 s provisioning -> 413/47 = "
         "8.8 MB/s.",
     )
     pull_jitter: float = Field(
