@@ -74,6 +74,9 @@ def request_level(rates: np.ndarray, reps: int, seed: int) -> np.ndarray:
     sums = np.zeros(minutes)
     counts = np.zeros(minutes)
     for r in range(reps):
+        # Seed first: PoissonIntervals draws its arrival dates when it is built (ciw 3.2.7,
+        # ciw/dists/distributions.py), so seeding after create_network left them unseeded.
+        ciw.seed(seed + r)
         network = ciw.create_network(
             arrival_distributions=[
                 ciw.dists.PoissonIntervals(
@@ -83,7 +86,6 @@ def request_level(rates: np.ndarray, reps: int, seed: int) -> np.ndarray:
             service_distributions=[ciw.dists.Exponential(rate=MU)],
             number_of_servers=[1],
         )
-        ciw.seed(seed + r)
         sim = ciw.Simulation(network)
         sim.simulate_until_max_time(end + 600.0)
         recs = sim.get_all_records()

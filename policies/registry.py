@@ -10,7 +10,7 @@ import importlib
 import inspect
 from typing import Any
 
-from policies.base import BasePolicy
+from policies.base import BasePolicy, ParamError
 
 _ENTRY_POINTS: dict[str, str] = {
     "static": "policies.autoscaling.static:StaticPolicy",
@@ -27,7 +27,13 @@ _ENTRY_POINTS: dict[str, str] = {
 
 
 class PolicyError(ValueError):
-    """Unknown policy name or bad parameter."""
+    """Unknown policy name or bad parameter; ``key`` names the parameter when one is at fault
+    (a scenario reports it as ``autoscaler.<key>``), and ``problem`` says what is wrong."""
+
+    def __init__(self, message: str, key: str | None = None, problem: str | None = None) -> None:
+        super().__init__(message)
+        self.key = key
+        self.problem = problem if problem is not None else message
 
 
 def register(name: str, entry_point: str) -> None:
@@ -69,6 +75,8 @@ def make(name: str, **params: Any) -> BasePolicy:
         )
     try:
         return cls(**params).validate()
+    except ParamError as exc:
+        raise PolicyError(f"policy {name!r}: {exc}", key=exc.key, problem=exc.problem) from exc
     except (TypeError, ValueError) as exc:
         raise PolicyError(f"policy {name!r}: {exc}") from exc
 

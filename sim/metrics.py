@@ -63,6 +63,7 @@ class ServingModel:
     idle_cpu: float
     memory_base: float
     memory_per_cpu: float
+    timeout: float = math.inf  # request timeout (s): slower responses fail (sim/serving.py)
 
     @property
     def mu(self) -> float:
@@ -164,6 +165,7 @@ class MetricStore:
         rate = np.diff(self._cum_rate[edges]) / width
         served = per(t["served"])
         failed = per(t["failed"])
+        work = served + per(t["late"]) if "late" in t else served  # late ones used CPU too
         serving_ticks = per(t["n_serving"]).astype(float)
         running_ticks = per(t["reporting"]).astype(float)
         last = edges[1:] - 1
@@ -177,6 +179,7 @@ class MetricStore:
             rate,
             self.model,
             self.rho_slo,
+            work=work,
         )
         out["HTTPCode_Target_5XX_Count"] = per(t["target_5xx"])
         out["billed_tasks"] = per(t["billed"]) / (width * self.model.tick)
@@ -203,7 +206,8 @@ class MetricStore:
         serving = float(t["n_serving"][t0:t1].sum())
         running = float(t["reporting"][t0:t1].sum())
         idle = model.idle_cpu
-        busy = served / (model.capacity_rps * model.tick)
+        late = float(t["late"][t0:t1].sum()) if "late" in t else 0.0
+        busy = (served + late) / (model.capacity_rps * model.tick)  # late ones used CPU too
         if running > 0:
             cpu_avg = min(100.0, 100.0 * busy / running + idle)
             cpu_max = min(100.0, (100.0 * busy / serving if serving > 0 else 0.0) + idle)
@@ -322,8 +326,12 @@ def count_columns(
     rate: np.ndarray,
     model: ServingModel,
     rho_slo: float,
+    work: np.ndarray | None = None,
 ) -> dict[str, np.ndarray]:
     """Per-period counts, CPU and memory (CloudWatch semantics, see the module docstring).
+
+    ``work`` is the requests the tasks processed (default ``served``): it also counts those
+    answered after the timeout, which failed at the ALB but kept a worker busy.
 
     Service ``CPUUtilization`` is "the total CPU units in use by the tasks that belong to the
     service, divided by the total number of CPU units that are reserved for the tasks that
@@ -338,7 +346,7 @@ def count_columns(
     counted task served nothing.
     """
     with np.errstate(divide="ignore", invalid="ignore"):
-        busy = served / (model.capacity_rps * model.tick)  # task-ticks at full CPU
+        busy = (served if work is None else work) / (model.capacity_rps * model.tick)
         cpu_avg = 100.0 * busy / running_ticks
         cpu_max = np.where(serving_ticks > 0, 100.0 * busy / serving_ticks, 0.0)
         cpu_max[running_ticks == 0] = np.nan
@@ -393,7 +401,7 @@ def latency_columns(
     fleet_rate = n_pos * model.capacity_rps
     rho_t = np.where(n > 0, rate / fleet_rate, 0.0)
     wait_t = np.maximum(backlog_prev - n * table.lq(rho_t), 0.0) / fleet_rate
-    mean_t = table.mean(rho_t, model.mu) + wait_t
+    mean_t = table.truncated_mean(rho_t, model.mu, wait_t, model.timeout)
     weight = np.add.reduceat(served, starts)
     has = weight > 0
     safe = np.where(has, weight, 1.0)
@@ -402,7 +410,8 @@ def latency_columns(
     mean_m = np.where(has, np.add.reduceat(served * mean_t, starts) / safe, np.nan)
 
     def q(p: float) -> np.ndarray:
-        return np.where(has, table.quantile(p, rho_m, model.mu) + wait_m, np.nan)
+        quantile = table.truncated_quantile(p, rho_m, model.mu, wait_m, model.timeout)
+        return np.where(has, quantile, np.nan)
 
     return {
         "TargetResponseTime": mean_m,
@@ -434,4 +443,6 @@ def request_weighted_quantile(
         return math.nan
     rho = np.clip(np.nan_to_num(columns["utilisation"]), 0.0, rho_cap)
     shift = np.nan_to_num(columns["queue_wait_s"])
-    return 1000.0 * mixture_quantile(p, served, shift, rho, model.workers, model.mu, tol=1e-5)
+    return 1000.0 * mixture_quantile(
+        p, served, shift, rho, model.workers, model.mu, tol=1e-5, limit=model.timeout
+    )

@@ -5,15 +5,18 @@ Model
 Each ECS task runs ``k`` workers, each serving requests at rate ``mu`` (per second).
 The load balancer is modelled as round robin: with ``n`` healthy tasks and a total
 arrival rate ``lambda``, the service is approximated as ``n`` *independent* M/M/k
-queues, each receiving ``lambda / n`` (see "Load balancing across tasks" in
-/work/shared/reference/queueing.md; least-outstanding-requests would be closer to one
-M/M/(n k) and is *not* what this module models).  Per task the utilisation is
+queues, each receiving ``lambda / n`` (round robin is the ALB's default routing algorithm:
+https://docs.aws.amazon.com/elasticloadbalancing/latest/application/load-balancer-target-groups.html;
+least-outstanding-requests would be closer to one M/M/(n k) and is *not* what this module
+models).  Per task the utilisation is
 ``rho = lambda / (n k mu)``.
 
-All formulas come from /work/shared/reference/queueing.md, section "M/M/c (Erlang C)",
-with ``c = k``, offered load ``a = k rho`` and ``theta = k mu - lambda_task =
+All formulas are the standard M/M/c (Erlang C) results (Gross, Shortle, Thompson and Harris,
+*Fundamentals of Queueing Theory*, 4th ed., Wiley 2008, section 2.3; "Gross et al. 2008"
+below), with ``c = k``, offered load ``a = k rho`` and ``theta = k mu - lambda_task =
 k mu (1 - rho)``.  Latency in a time-varying simulation uses the pointwise stationary
-approximation (same file, "When the load changes over time"): the stationary formulas
+approximation (Green and Kolesar, "The pointwise stationary approximation for queues with
+nonstationary arrivals", Management Science 37(1), 1991): the stationary formulas
 are evaluated at each interval's ``rho``; overload (``rho >= 1``) is the fluid backlog
 model's job, not this module's.
 
@@ -42,6 +45,10 @@ __all__ = [
 #: |theta/mu - 1| below which the theta == mu limit of the response-time tail is used.
 THETA_MU_TOL = 1e-9
 
+#: Share of requests exceeding the timeout below which a tick's timeout arithmetic is skipped
+#: (:meth:`MMkTable.late_wait`): far below one request in any run.
+LATE_EPS = 1e-12
+
 ArrayLike = np.ndarray | float
 
 
@@ -69,7 +76,7 @@ def erlang_c(k: int, rho: ArrayLike) -> np.ndarray:
     """Erlang C: probability that an arrival to an M/M/k queue has to wait.
 
     ``rho = lambda / (k mu)`` is the per-worker utilisation, offered load ``a = k rho``.
-    Computed as in /work/shared/reference/queueing.md ("M/M/c (Erlang C)") through the
+    Computed as in Gross et al. 2008, section 2.3 through the
     Erlang B recursion ``B(0) = 1, B(j) = a B(j-1) / (j + a B(j-1))`` and
     ``C = B / (1 - rho (1 - B))`` -- never with factorials.  The loop runs over ``j``
     (``k`` iterations); each step is vectorised over ``rho``.
@@ -92,11 +99,11 @@ def erlang_c(k: int, rho: ArrayLike) -> np.ndarray:
 def _sf_dimless(x: np.ndarray, k: int, rho: np.ndarray, c: np.ndarray) -> np.ndarray:
     """P(mu T > x) given the Erlang C value ``c`` (no validation; rho < 1 assumed).
 
-    With ``r = theta / mu = k (1 - rho)`` the reference formula
+    With ``r = theta / mu = k (1 - rho)`` the textbook formula
     ``(1 - C) e^{-x} + C (r e^{-x} - e^{-r x}) / (r - 1)`` rearranges exactly to
     ``e^{-x} + C e^{-min(1, r) x} h`` with ``h = (1 - e^{-|r - 1| x}) / |r - 1|``,
     which has no cancellation and no overflow for either sign of ``r - 1``;
-    ``h -> x`` as ``r -> 1`` gives the reference's ``C (1 + x) e^{-x}`` case.
+    ``h -> x`` as ``r -> 1`` gives the textbook's ``C (1 + x) e^{-x}`` case.
     """
     r = k * (1.0 - rho)
     d = np.abs(r - 1.0)
@@ -110,7 +117,7 @@ def _sf_dimless(x: np.ndarray, k: int, rho: np.ndarray, c: np.ndarray) -> np.nda
 def response_sf(t: ArrayLike, k: int, mu: ArrayLike, rho: ArrayLike) -> np.ndarray:
     """Tail of the M/M/k response time: ``P(T > t)`` with ``T = W_q + S``.
 
-    Formula from /work/shared/reference/queueing.md ("M/M/c (Erlang C)"):
+    Formula from Gross et al. 2008, section 2.3:
     ``P(T > t) = (1 - C) e^{-mu t} + C (theta e^{-mu t} - mu e^{-theta t}) / (theta - mu)``
     with ``theta = k mu (1 - rho)``; when ``|theta / mu - 1| < THETA_MU_TOL`` the limit
     ``(1 - C) e^{-mu t} + C (1 + mu t) e^{-mu t}`` is used.  It is evaluated in an
@@ -133,7 +140,7 @@ def response_sf(t: ArrayLike, k: int, mu: ArrayLike, rho: ArrayLike) -> np.ndarr
 def mean_response(k: int, mu: ArrayLike, rho: ArrayLike) -> np.ndarray:
     """Mean response time ``E[T] = C / theta + 1 / mu`` in seconds.
 
-    /work/shared/reference/queueing.md ("M/M/c (Erlang C)"), ``theta = k mu (1 - rho)``.
+    Gross et al. 2008, section 2.3, ``theta = k mu (1 - rho)``.
     ``rho >= 1`` gives ``inf``.
     """
     k = _check_k(k)
@@ -148,7 +155,7 @@ def mean_queue_length(k: int, mu: ArrayLike, rho: ArrayLike) -> np.ndarray:
     """Mean number of requests *waiting* (not in service) at one task, ``L_q``.
 
     Little's law on the queue: ``L_q = lambda W_q = lambda C / theta = rho C / (1 - rho)``
-    (/work/shared/reference/queueing.md, "M/M/c (Erlang C)").  It does not depend on
+    (Gross et al. 2008, section 2.3).  It does not depend on
     ``mu``; ``mu`` is accepted for a uniform signature and only broadcasts the shape.
     ``rho >= 1`` gives ``inf``.
     """
@@ -191,11 +198,11 @@ def _quantile_dimless(p: np.ndarray, k: int, rho: np.ndarray, iters: int = 64) -
 
 
 def response_quantile(p: ArrayLike, k: int, mu: ArrayLike, rho: ArrayLike) -> np.ndarray:
-    """Exact p-quantile of the M/M/k response time (seconds), reference use only.
+    """Exact p-quantile of the M/M/k response time (seconds), for reference and tests only.
 
     Solves ``response_sf(t) = 1 - p`` with ``scipy.optimize.brentq`` separately for each
-    element (a bracketing root finder on a monotone tail, as recommended in
-    /work/shared/reference/queueing.md, "M/M/c (Erlang C)").  Slow: use
+    element (a bracketing root finder on a monotone tail; the tail is Gross et al. 2008,
+    section 2.3).  Slow: use
     :class:`MMkTable` in the simulator.  Broadcasts over ``p``, ``mu`` and ``rho``;
     ``rho >= 1`` gives ``inf``.  ``0 < p < 1`` is required.
     """
@@ -236,8 +243,7 @@ def _default_grid(rho_max: float, step: float) -> np.ndarray:
 class MMkTable:
     """Precomputed M/M/k latency tables for one worker count ``k``, for any ``mu``.
 
-    Built once from the exact formulas of /work/shared/reference/queueing.md
-    ("M/M/c (Erlang C)"); lookups are ``np.interp`` on a fixed ``rho`` grid, so they
+    Built once from the exact formulas (Gross et al. 2008, section 2.3); lookups are ``np.interp`` on a fixed ``rho`` grid, so they
     cost one pass over the input regardless of ``k``.
 
     Tables are dimensionless (``mu * time``), so every time-valued method takes ``mu``
@@ -252,8 +258,8 @@ class MMkTable:
 
     ``rho_max`` (default 0.99) is the pointwise-stationary cap: the stationary M/M/k
     formulas only apply to a stable queue, and near saturation the pointwise stationary
-    approximation is poor anyway (/work/shared/reference/queueing.md, "When the load
-    changes over time").  Inputs with ``rho > rho_max`` are CLIPPED to ``rho_max`` (and
+    approximation is poor anyway (Green and Kolesar
+    1991).  Inputs with ``rho > rho_max`` are CLIPPED to ``rho_max`` (and
     ``rho < 0`` to 0), so lookups never return inf; overload (``rho >= 1``) must be
     handled by the caller's fluid backlog model.  NaN propagates.
     """
@@ -318,6 +324,128 @@ class MMkTable:
         """``P(T > t)`` from :func:`response_sf` (exact, not tabulated), rho clipped."""
         return response_sf(t, self.k, mu, self._clip(rho))
 
+    # -- a request timeout: responses beyond ``limit`` fail, the served ones are truncated --
+
+    def tail(self, t: ArrayLike, rho: ArrayLike, mu: ArrayLike) -> np.ndarray:
+        """``P(T > t)`` from the tabulated Erlang C (cheap, vectorised; rho clipped).
+
+        ``t <= 0`` gives 1. Used per tick for the share of requests that exceed the timeout.
+        """
+        r = self._clip(rho)
+        x = np.maximum(np.asarray(t, dtype=float) * np.asarray(mu, dtype=float), 0.0)
+        c = np.interp(r, self.rho_grid, self.c_grid)
+        return np.minimum(_sf_dimless(x, self.k, r, c), 1.0)
+
+    def late_wait(self, limit: float, mu: float, eps: float = LATE_EPS) -> float:
+        """The queue wait (s) below which no more than ``eps`` of the requests exceed ``limit``.
+
+        The response time grows stochastically with the load, so the worst case is
+        ``rho_max``: a request that waited ``w`` exceeds ``limit`` with probability
+        ``P(T > limit - w) <= eps`` at any tabulated load when ``w <= late_wait``. Callers skip
+        the timeout arithmetic for such ticks. ``inf`` for an infinite limit; negative when
+        even an immediate start exceeds ``limit`` too often (a service time near the limit).
+        """
+        if not math.isfinite(limit):
+            return math.inf
+        key = (float(limit), float(mu), float(eps))
+        cache = self.__dict__.setdefault("_late_wait", {})
+        if key not in cache:
+            cache[key] = self._late_wait_uncached(*key)
+        return cache[key]
+
+    def _late_wait_uncached(self, limit: float, mu: float, eps: float) -> float:
+        r = np.float64(self.rho_max)
+        c = np.float64(self.c_grid[-1])
+        lo, hi = (float(v) for v in _quantile_bounds(np.float64(eps), self.k, r, c))
+        for _ in range(100):
+            mid = 0.5 * (lo + hi)
+            if float(_sf_dimless(np.float64(mid), self.k, r, c)) > eps:
+                lo = mid
+            else:
+                hi = mid
+        return float(limit - hi / mu)
+
+    def truncated_quantile(
+        self, p: float, rho: ArrayLike, mu: float, shift: ArrayLike, limit: float
+    ) -> np.ndarray:
+        """p-quantile (s) of ``shift + T`` given ``shift + T <= limit``: the served requests.
+
+        Requests whose response would exceed ``limit`` (the request timeout) fail, so the
+        latency of the served ones is the response time conditioned on meeting the limit:
+        the quantile solves ``P(T > t - shift) = 1 - p (1 - P(T > limit - shift))`` on
+        ``[shift, limit]``. Equal to ``quantile(p) + shift`` where the limit is out of reach
+        (wait below :meth:`late_wait`); never above ``limit``.
+        """
+        rho, shift = np.broadcast_arrays(
+            np.asarray(rho, dtype=float), np.asarray(shift, dtype=float)
+        )
+        out = np.array(self.quantile(p, rho, mu) + shift, dtype=float)
+        if not math.isfinite(limit):
+            return out
+        late = shift > self.late_wait(limit, mu)
+        if not late.any():
+            return out
+        r, s = self._clip(rho[late]), shift[late]
+        c = np.interp(r, self.rho_grid, self.c_grid)
+        x_lim = np.maximum(limit - s, 0.0) * mu
+        tail = 1.0 - p * (1.0 - _sf_dimless(x_lim, self.k, r, c))
+        lo, hi = np.zeros_like(x_lim), x_lim.copy()
+        for _ in range(64):
+            mid = 0.5 * (lo + hi)
+            above = _sf_dimless(mid, self.k, r, c) > tail
+            lo = np.where(above, mid, lo)
+            hi = np.where(above, hi, mid)
+        out[late] = np.minimum(s + 0.5 * (lo + hi) / mu, limit)
+        return out
+
+    def truncated_mean(
+        self, rho: ArrayLike, mu: float, shift: ArrayLike, limit: float
+    ) -> np.ndarray:
+        """Mean (s) of ``shift + T`` given ``shift + T <= limit`` (see :meth:`truncated_quantile`).
+
+        ``E[T | T <= X] = (int_0^X P(T > t) dt - X P(T > X)) / (1 - P(T > X))`` with
+        ``X = limit - shift``; the integral of the M/M/k tail is closed-form (its two
+        exponentials integrated term by term).
+        """
+        rho, shift = np.broadcast_arrays(
+            np.asarray(rho, dtype=float), np.asarray(shift, dtype=float)
+        )
+        out = np.array(self.mean(rho, mu) + shift, dtype=float)
+        if not math.isfinite(limit):
+            return out
+        late = shift > self.late_wait(limit, mu)
+        if not late.any():
+            return out
+        r, s = self._clip(rho[late]), shift[late]
+        c = np.interp(r, self.rho_grid, self.c_grid)
+        x = np.maximum(limit - s, 0.0) * mu
+        sf_x = _sf_dimless(x, self.k, r, c)
+        cond = (_tail_integral(x, self.k, r, c) - x * sf_x) / np.maximum(1.0 - sf_x, 1e-300)
+        out[late] = np.minimum(s + np.clip(cond, 0.0, x) / mu, limit)
+        return out
+
+
+def _tail_integral(x: np.ndarray, k: int, rho: np.ndarray, c: np.ndarray) -> np.ndarray:
+    """``int_0^x P(mu T > u) du`` for the tail of :func:`_sf_dimless` (dimensionless).
+
+    ``P = e^{-u} + C (e^{-m u} - e^{-M u}) / d`` with ``m, M = min, max(r, 1)``, ``d = |r - 1|``,
+    ``r = k (1 - rho)``; each exponential integrates to ``g(a) = (1 - e^{-a x}) / a``; as
+    ``d -> 0`` the pair tends to ``C u e^{-u}``, integrated exactly.
+    """
+    r = k * (1.0 - rho)
+    d = np.abs(r - 1.0)
+    m, big = np.minimum(r, 1.0), np.maximum(r, 1.0)
+    small = d < 1e-6
+
+    def g(a: np.ndarray) -> np.ndarray:
+        return -np.expm1(-a * x) / a
+
+    with np.errstate(divide="ignore", invalid="ignore"):
+        pair = np.where(
+            small, 1.0 - np.exp(-x) * (1.0 + x), (g(m) - g(big)) / np.where(small, 1.0, d)
+        )
+    return -np.expm1(-x) + c * pair
+
 
 def mixture_quantile(
     p: float,
@@ -328,12 +456,13 @@ def mixture_quantile(
     mu: ArrayLike,
     *,
     tol: float = 1e-6,
+    limit: float = math.inf,
 ) -> float:
     """p-quantile (s) of a mixture of shifted M/M/k response-time distributions.
 
     Component ``i`` has weight ``w_i`` (e.g. requests served in minute ``i``) and
     response time ``shift_i + T_i`` with ``T_i`` the M/M/k response time at ``rho_i``
-    (tail from /work/shared/reference/queueing.md, "M/M/c (Erlang C)").  The mixture
+    (tail from Gross et al. 2008, section 2.3).  The mixture
     tail ``sum_i w_i P(T_i > t - shift_i) / sum_i w_i`` is monotone, so the root of
     ``tail(t) = 1 - p`` is found by bisection with all components evaluated at once per
     iteration.  The bracket is ``[min_i(shift_i + q_i), max_i(shift_i + q_i)]`` with
@@ -344,6 +473,11 @@ def mixture_quantile(
     clipped: components with ``rho >= 1`` have infinite response time and the result is
     ``inf`` if their weight share is at least ``1 - p``.  ``tol`` is the *relative*
     tolerance on the returned time.  Zero total weight gives ``nan``.
+
+    A finite ``limit`` (the request timeout) truncates every stable component: the weights
+    count the *served* requests, those whose ``shift_i + T_i <= limit``, so each component's
+    tail is conditioned on it, ``(P(T_i > t - s_i) - P(T_i > limit - s_i)) / (1 - P(T_i >
+    limit - s_i))``, and the result never exceeds ``limit``.
     """
     k = _check_k(k)
     p = float(_check_p(p))
@@ -370,10 +504,19 @@ def mixture_quantile(
     c = erlang_c(k, r)
     q = _quantile_dimless(np.full(r.shape, 1.0 - tail), k, r) / m
     lo, hi = float(np.min(s + q)), float(np.max(s + q))
+    sf_lim = np.zeros_like(r)
+    if math.isfinite(limit):
+        sf_lim = _sf_dimless(np.maximum((limit - s) * m, 0.0), k, r, c)
+        if float(np.max(sf_lim)) > LATE_EPS or hi > limit:
+            lo, hi = min(lo, float(np.min(s)), limit), min(hi, limit)
+    keep_share = np.maximum(1.0 - sf_lim, 1e-300)
 
     def mix_sf(t: float) -> float:
+        if t >= limit:
+            return 0.0
         x = np.maximum((t - s) * m, 0.0)
-        return float(np.dot(w, _sf_dimless(x, k, r, c)))
+        cond = np.clip((_sf_dimless(x, k, r, c) - sf_lim) / keep_share, 0.0, 1.0)
+        return float(np.dot(w, cond))
 
     for _ in range(200):
         if hi - lo <= tol * max(abs(lo), abs(hi), 1e-300):

@@ -1,14 +1,20 @@
 """Scenario files: TOML, validated on load (pydantic models with ``extra="forbid"``).
 
-An error names the file, the key (``section.key``) and what is allowed. Every default below is
-documented on its field and traced to ``shared/reference/fargate-and-ecs.md`` where AWS
-publishes the number; the rest are named model parameters.
+An error names the file, the key (``section.key``) and what is allowed: an unknown key lists
+the keys of its section and suggests the closest one. Every default below is documented on its
+field, with its AWS source where AWS publishes the number; the rest are named model
+parameters. Infinite and NaN numbers are refused everywhere, and a run whose per-tick arrays
+would not fit in the machine's available memory is refused before anything is allocated
+(:func:`check_memory`).
 """
 
 from __future__ import annotations
 
+import difflib
 import math
+import os
 import tomllib
+import typing
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
@@ -28,12 +34,40 @@ from sim.traffic import TrafficConfig, parse_duration
 Duration = Annotated[float, BeforeValidator(parse_duration), Field(ge=0)]
 
 
+def _positive_duration(value: Any) -> float:
+    """:func:`parse_duration` for a duration that must be > 0: zero and negative numbers are
+    refused as "must be > 0" (parse_duration alone would say ">= 0" for a negative one)."""
+    if isinstance(value, int | float) and not isinstance(value, bool) and value <= 0:
+        raise ValueError(f"must be > 0, got {value!r}")
+    return parse_duration(value)
+
+
+#: A duration that must be > 0.
+PositiveDuration = Annotated[float, BeforeValidator(_positive_duration), Field(gt=0)]
+
+#: Amazon ECS quota "Tasks per service", 5,000 per Region (the most tasks one service may
+#: run, its desired count): https://docs.aws.amazon.com/AmazonECS/latest/developerguide/
+#: service-quotas.html ("Amazon ECS service quotas" table; quota code L-4637F321).
+ECS_TASKS_PER_SERVICE = 5000
+
+#: Bytes of memory a run needs per tick: the per-tick arrays (rate, arrivals, served, failed,
+#: backlog, serving/running/pending/desired counts, 5xx, the metric store's prefix sums) and
+#: the temporaries of the vectorised latency pass over the whole run. Measured with
+#: tracemalloc (peak traced memory / ticks, a whole run with the reactive policy): 157 bytes
+#: per tick for a 2-day run at a 1 s tick (150 before the fluid's ``late`` array; ``make
+#: bench`` saw 381 MiB for 2.6 million ticks, 147); rounded up to 200 for headroom (a trace
+#: replay, pandas outputs).
+BYTES_PER_TICK = 200
+#: Fixed memory of a run besides its ticks (interpreter, libraries, tables), bytes.
+BASE_RUN_BYTES = 200 * 2**20
+
+
 class ScenarioError(ValueError):
     """A scenario that cannot be run; the message names the file and the key."""
 
 
 class _Section(BaseModel):
-    model_config = ConfigDict(extra="forbid", validate_assignment=False)
+    model_config = ConfigDict(extra="forbid", validate_assignment=False, allow_inf_nan=False)
 
 
 #: Default publication delay by metric period (s), fitted to AWS's reaction-time benchmark
@@ -43,8 +77,8 @@ PUBLICATION_DELAY_S: dict[int, float] = {60: 180.0, 20: 25.0}
 
 class RunConfig(_Section):
     seed: int = Field(1, ge=0, description="Root seed; one generator per random source.")
-    duration: Duration = Field(86400.0, gt=0, description="Simulated time, default 24h.")
-    tick: Duration = Field(1.0, gt=0, description="Fluid step, default 1 s; divides 60 s.")
+    duration: PositiveDuration = Field(86400.0, description="Simulated time, default 24h.")
+    tick: PositiveDuration = Field(1.0, description="Fluid step, default 1 s; divides 60 s.")
     metrics_period: Literal[60, 20] = Field(
         60, description="CloudWatch period: 60 s standard or 20 s high resolution."
     )
@@ -121,7 +155,12 @@ class ServiceConfig(_Section):
     memory: int = Field(2048, description="MiB, valid for the CPU value.")
     arch: Literal["x86_64", "arm64"] = "x86_64"
     min_tasks: int = Field(1, ge=0)
-    max_tasks: int = Field(100, ge=1)
+    max_tasks: int = Field(
+        100,
+        ge=1,
+        le=ECS_TASKS_PER_SERVICE,
+        description="Most tasks; at most the ECS quota of 5,000 tasks per service.",
+    )
     initial_tasks: int = Field(10, ge=0)
     capacity_rps: float = Field(
         100.0, gt=0, description="Requests/s one task serves at full CPU (model parameter)."
@@ -136,28 +175,29 @@ class ServiceConfig(_Section):
         default_factory=lambda: ["us-east-1a", "us-east-1b", "us-east-1c"], min_length=1
     )
     image_size_mb: float = Field(
-        413.0, gt=0, description="Image size; default the reference's measured 413 MB image."
+        413.0, gt=0, description="Image size MB (model parameter; a measured 413 MB image)."
     )
     pull_mbps: float = Field(
         8.8,
         gt=0,
-        description="Image pull throughput MB/s. Default from the reference's measurement: "
-        "413 MB in 57 s creation-to-start, less ~10 s provisioning -> 413/47 = 8.8 MB/s.",
+        description="Image pull throughput MB/s (model parameter). Default from a measured "
+        "example: 413 MB in 57 s creation-to-start, less ~10 s provisioning -> 413/47 = "
+        "8.8 MB/s.",
     )
     pull_jitter: float = Field(
         0.08,
         ge=0,
         lt=1,
-        description="Coefficient of variation of pull time; the reference's 53-62 s around "
+        description="Coefficient of variation of pull time; the measured 53-62 s around "
         "57 s is about +/-8%.",
     )
     provisioning: tuple[Duration, Duration] = Field(
-        (5.0, 15.0), description="Uniform range of PROVISIONING time (reference: 5-15 s)."
+        (5.0, 15.0), description="Uniform range of PROVISIONING time (model parameter)."
     )
     container_start: Duration = Field(
         2.0, description="Seconds from image pulled to RUNNING (model parameter)."
     )
-    health_check_interval: Duration = Field(30.0, gt=0, description="ALB default 30 s.")
+    health_check_interval: PositiveDuration = Field(30.0, description="ALB default 30 s.")
     healthy_threshold: int = Field(5, ge=2, le=10, description="ALB default 5.")
     deregistration_delay: Duration = Field(
         300.0, le=3600, description="Draining time, ALB default 300 s (0-3600)."
@@ -171,9 +211,8 @@ class ServiceConfig(_Section):
     deprovisioning: Duration = Field(
         5.0, description="DEPROVISIONING time, network interface detach (model parameter)."
     )
-    request_timeout: Duration = Field(
+    request_timeout: PositiveDuration = Field(
         60.0,
-        gt=0,
         description="A request waiting longer fails as a 5xx; default the ALB idle timeout, "
         "60 s (AWS ALB documentation).",
     )
@@ -181,18 +220,31 @@ class ServiceConfig(_Section):
         default_factory=lambda: [CapacityProvider(name="FARGATE", weight=1)], min_length=1
     )
     spot_discount: float = Field(
-        DEFAULT_SPOT_DISCOUNT, ge=0, lt=1, description="Fargate Spot discount (reference 70%)."
+        DEFAULT_SPOT_DISCOUNT,
+        ge=0,
+        lt=1,
+        description="Fargate Spot discount, 'up to 70%' (https://aws.amazon.com/fargate/pricing/).",
     )
     launch_rate_per_minute: int = Field(
-        500, ge=1, description="Per-service launch limit per minute (reference)."
+        500,
+        ge=1,
+        description="Tasks launched per service per minute on Fargate, 500 (https://"
+        "docs.aws.amazon.com/AmazonECS/latest/developerguide/service-quotas.html).",
     )
-    account_burst: int = Field(100, ge=1, description="Account token bucket burst (reference).")
-    account_rate: float = Field(20.0, gt=0, description="Account bucket refill per s (reference).")
+    account_burst: int = Field(
+        100,
+        ge=1,
+        description="Account launch token bucket, burst 100 (https://docs.aws.amazon.com/"
+        "AmazonECS/latest/developerguide/throttling.html).",
+    )
+    account_rate: float = Field(
+        20.0, gt=0, description="Account launch bucket refill, 20 tasks/s (same page)."
+    )
     vcpu_quota: float | None = Field(
-        None, gt=0, description="Fargate vCPU quota; default unlimited (reference)."
+        None, gt=0, description="Fargate vCPU quota; default unlimited (model parameter)."
     )
-    scheduler_retry: Duration = Field(
-        15.0, gt=0, description="Seconds between placement retries when blocked (parameter)."
+    scheduler_retry: PositiveDuration = Field(
+        15.0, description="Seconds between placement retries when blocked (parameter)."
     )
     idle_cpu: float = Field(
         0.0, ge=0, le=100, description="CPU % of a running task with no traffic (parameter)."
@@ -243,12 +295,12 @@ class ServiceConfig(_Section):
 class AzOutage(_Section):
     az: str
     at: Duration
-    duration: Duration = Field(gt=0)
+    duration: PositiveDuration
 
 
 class Window(_Section):
     at: Duration
-    duration: Duration = Field(gt=0)
+    duration: PositiveDuration
 
 
 class ExplicitFault(_Section):
@@ -257,19 +309,23 @@ class ExplicitFault(_Section):
 
 
 class FaultsConfig(_Section):
-    task_mtbf: Duration | None = Field(
-        None, gt=0, description="Mean time between crashes per running task; None = none."
+    task_mtbf: PositiveDuration | None = Field(
+        None, description="Mean time between crashes per running task; None = none."
     )
     crashes: list[ExplicitFault] = Field(default_factory=list)
-    az_mtbf: Duration | None = Field(
-        None, gt=0, description="Mean time between random AZ outages (any AZ); None = none."
+    az_mtbf: PositiveDuration | None = Field(
+        None, description="Mean time between random AZ outages (any AZ); None = none."
     )
-    az_outage_duration: Duration = Field(3600.0, gt=0, description="Length of a random outage.")
+    az_outage_duration: PositiveDuration = Field(3600.0, description="Length of a random outage.")
     az_outages: list[AzOutage] = Field(default_factory=list)
     spot_interruptions_per_task_hour: float = Field(
         0.0, ge=0, description="Poisson rate per Spot task-hour (AWS publishes none)."
     )
-    spot_notice: Duration = Field(120.0, description="Interruption notice (reference: 2 min).")
+    spot_notice: Duration = Field(
+        120.0,
+        description="Interruption notice, 2 min (https://docs.aws.amazon.com/AmazonECS/latest/"
+        "developerguide/fargate-capacity-providers.html).",
+    )
     spot_interruptions: list[ExplicitFault] = Field(default_factory=list)
     spot_unavailable: list[Window] = Field(default_factory=list)
 
@@ -324,6 +380,36 @@ class Scenario(_Section):
         return int(math.ceil(self.run.duration / self.run.tick - 1e-9))
 
 
+def _model_in(annotation: Any) -> type[BaseModel] | None:
+    """The pydantic model inside a field's annotation (``X``, ``X | None``, ``list[X]``)."""
+    if isinstance(annotation, type) and issubclass(annotation, BaseModel):
+        return annotation
+    for arg in typing.get_args(annotation):
+        found = _model_in(arg)
+        if found is not None:
+            return found
+    return None
+
+
+def _section_keys(loc: tuple[Any, ...]) -> list[str]:
+    """The keys allowed in the section at ``loc`` (list indices are stepped over)."""
+    model: type[BaseModel] | None = Scenario
+    for part in loc:
+        if isinstance(part, int) or model is None:
+            continue
+        field = model.model_fields.get(str(part))
+        model = _model_in(field.annotation) if field is not None else None
+    return list(model.model_fields) if model is not None else []
+
+
+_BOUNDS = {
+    "greater_than": ">",
+    "greater_than_equal": ">=",
+    "less_than": "<",
+    "less_than_equal": "<=",
+}
+
+
 def _format_validation_error(source: str, exc: ValidationError) -> str:
     lines = [f"{source}: invalid scenario"]
     for err in exc.errors():
@@ -331,8 +417,21 @@ def _format_validation_error(source: str, exc: ValidationError) -> str:
         msg = err["msg"]
         if err["type"] == "extra_forbidden":
             section = ".".join(str(p) for p in err["loc"][:-1])
-            lines.append(f"  {loc}: unknown key{' in [' + section + ']' if section else ''}")
+            allowed = _section_keys(err["loc"][:-1])
+            line = f"  {loc}: unknown key{' in [' + section + ']' if section else ''}"
+            close = difflib.get_close_matches(str(err["loc"][-1]), allowed, n=1)
+            if close:
+                line += f"; did you mean {close[0]!r}?"
+            if allowed:
+                line += f" Allowed keys: {', '.join(allowed)}"
+            lines.append(line)
             continue
+        if err["type"] == "finite_number":
+            msg = f"must be a finite number, got {err.get('input')!r}"
+        if err["type"] in _BOUNDS:
+            (bound,) = err.get("ctx", {"": "?"}).values()
+            shown = f"{bound:g}" if isinstance(bound, int | float) else bound
+            msg = f"must be {_BOUNDS[err['type']]} {shown}, got {err.get('input')!r}"
         if msg.startswith("Value error, "):
             msg = msg[len("Value error, ") :]
         lines.append(f"  {loc or '(scenario)'}: {msg}")
@@ -374,25 +473,81 @@ def scenario_from_dict(
     except ValidationError as exc:
         raise ScenarioError(_format_validation_error(source, exc)) from None
     _check_autoscaler(scenario, source)
+    check_memory(scenario, source)
     return scenario
 
 
 def _check_autoscaler(scenario: Scenario, source: str) -> None:
     from policies import registry
 
+    name = scenario.autoscaler.policy
     try:
-        registry.make(scenario.autoscaler.policy, **scenario.autoscaler.params)
+        policy = registry.make(name, **scenario.autoscaler.params)
     except registry.PolicyError as exc:
+        if exc.key:
+            raise ScenarioError(
+                f"{source}: autoscaler.{exc.key}: {exc.problem} (policy {name!r})"
+            ) from None
         raise ScenarioError(f"{source}: autoscaler: {exc}") from None
+    interval = policy.interval_s
+    if not interval >= scenario.run.tick:
+        raise ScenarioError(
+            f"{source}: autoscaler.interval: {interval:g} s is shorter than run.tick = "
+            f"{scenario.run.tick:g} s; a policy decides at most once a tick (policy {name!r})"
+        )
+
+
+def available_memory() -> int | None:
+    """Bytes of memory available to a new run: ``MemAvailable`` from /proc/meminfo (Linux),
+    else free physical pages from ``os.sysconf``; None when neither is known."""
+    try:
+        with open("/proc/meminfo", encoding="ascii") as fh:
+            for line in fh:
+                if line.startswith("MemAvailable:"):
+                    return int(line.split()[1]) * 1024
+    except (OSError, ValueError, IndexError):
+        pass
+    try:
+        return int(os.sysconf("SC_AVPHYS_PAGES")) * int(os.sysconf("SC_PAGE_SIZE"))
+    except (AttributeError, OSError, ValueError):
+        return None
+
+
+def memory_estimate(scenario: Scenario) -> int:
+    """Bytes a run of ``scenario`` needs: ``BYTES_PER_TICK`` per tick plus ``BASE_RUN_BYTES``."""
+    return BASE_RUN_BYTES + BYTES_PER_TICK * scenario.n_ticks
+
+
+def check_memory(scenario: Scenario, source: str = "<scenario>") -> None:
+    """Refuse, before anything is allocated, a run that would not fit in available memory."""
+    need = memory_estimate(scenario)
+    have = available_memory()
+    if have is not None and need > have:
+        gib = 2**30
+        raise ScenarioError(
+            f"{source}: run.duration: {scenario.run.duration:g} s at run.tick = "
+            f"{scenario.run.tick:g} s is {scenario.n_ticks:,} ticks, which need about "
+            f"{need / gib:.1f} GiB ({BYTES_PER_TICK} bytes per tick), more than the "
+            f"{have / gib:.1f} GiB of memory available; shorten run.duration or lengthen "
+            "run.tick"
+        )
 
 
 def load_scenario(path: str | Path, overrides: list[str] | None = None) -> Scenario:
     """Read, override and validate a scenario file."""
     path = Path(path)
     try:
-        text = path.read_text()
+        raw = path.read_bytes()
     except OSError as exc:
         raise ScenarioError(f"{path}: cannot read scenario: {exc.strerror}") from None
+    try:
+        text = raw.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        line = raw[: exc.start].count(b"\n") + 1
+        raise ScenarioError(
+            f"{path}: not UTF-8 text (a TOML file must be UTF-8): byte "
+            f"0x{raw[exc.start]:02x} on line {line}"
+        ) from None
     try:
         data = tomllib.loads(text)
     except tomllib.TOMLDecodeError as exc:

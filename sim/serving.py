@@ -1,4 +1,4 @@
-"""Serving as a fluid (DESIGN.md, "Fidelity and speed"; shared/reference/queueing.md).
+"""Serving as a fluid (DESIGN.md, "Fidelity and speed").
 
 Per tick the serving tasks offer ``n x capacity_rps x tick`` requests of service. Arrivals
 join a fleet-wide backlog that obeys the Lindley recursion Q_t = max(0, Q_{t-1} + A_t - S_t),
@@ -14,30 +14,84 @@ Python loop per tick.
 
 Latency comes from queueing theory, not from the fluid: each serving task is an M/M/k queue
 (k workers) at lambda/n (the ALB's round robin approximated as independent queues, slightly
-pessimistic; shared/reference/queueing.md, "Load balancing across tasks"), evaluated at the
-tick's arrival *rate* (pointwise stationary approximation). The fluid backlog in excess of the
-stationary queue that formula already accounts for (n x L_q) adds its drain time,
-Q / (n x capacity_rps), to every request of the tick.
+pessimistic: splitting a Poisson stream at random gives independent Poisson streams, while
+round robin's more regular split queues less), evaluated at the tick's arrival *rate*
+(pointwise stationary approximation; Green and Kolesar, "The pointwise stationary
+approximation for queues with nonstationary arrivals", Management Science 37(1), 1991). The
+fluid backlog in excess of the stationary queue that formula already accounts for (n x L_q)
+adds its drain time, Q / (n x capacity_rps), to every request of the tick.
+
+The request timeout applies to the whole response, not only to the backlog: of the requests a
+tick serves, the share whose response time (the excess wait plus the M/M/k response) would
+exceed the timeout, ``P(T > timeout - wait)``, fails instead (:class:`LateRequests`); the
+latency of the served ones is the response time conditioned on meeting the timeout
+(:meth:`sim.queueing.MMkTable.truncated_quantile`), so no served request is slower than the
+timeout. Those requests still occupied a worker (the ALB answers 504 while the target keeps
+working), so the backlog is unchanged, arrived = served + failed + queued still holds, and
+they count towards CPU (``late``, a part of ``failed``).
 """
 
 from __future__ import annotations
 
 import numpy as np
 
+from sim.queueing import MMkTable
+
+
+class LateRequests:
+    """The share of each tick's served requests whose response would exceed the timeout.
+
+    ``rate`` is the per-tick arrival rate (requests/s) the latency model reads; ``table`` the
+    per-task M/M/k table. A tick whose wait is below :meth:`MMkTable.late_wait` loses less than
+    ``LATE_EPS`` of its requests and is skipped, so a stretch with no backlog costs one
+    comparison.
+    """
+
+    def __init__(
+        self, table: MMkTable, rate: np.ndarray, capacity_rps: float, timeout: float
+    ) -> None:
+        self.table = table
+        self.rate = rate
+        self.capacity_rps = capacity_rps
+        self.timeout = timeout
+        self.mu = capacity_rps / table.k
+        self.safe_wait = table.late_wait(timeout, self.mu)
+
+    def fraction(self, lo: int, hi: int, n: int, prev_backlog: np.ndarray) -> np.ndarray | None:
+        """Per tick of [lo, hi) with ``n`` serving tasks, the late share (None: negligible).
+
+        ``prev_backlog`` is the backlog at the start of each tick, as the latency model
+        (sim/metrics.py) reads it.
+        """
+        fleet = n * self.capacity_rps
+        if float(prev_backlog.max()) / fleet <= self.safe_wait:
+            return None
+        rho = self.rate[lo:hi] / fleet
+        wait = np.maximum(prev_backlog - n * self.table.lq(rho), 0.0) / fleet
+        return self.table.tail(self.timeout - wait, rho, self.mu)
+
 
 class FluidServer:
     """Tick arrays for one run and the backlog state between stretches."""
 
     def __init__(
-        self, arrivals: np.ndarray, tick: float, capacity_rps: float, timeout: float
+        self,
+        arrivals: np.ndarray,
+        tick: float,
+        capacity_rps: float,
+        timeout: float,
+        *,
+        late: LateRequests | None = None,
     ) -> None:
         n = len(arrivals)
+        self.late_model = late  # None: only the backlog bound times requests out
         self.arrivals = arrivals
         self.tick = tick
         self.capacity_rps = capacity_rps
         self.timeout = timeout
         self.served = np.zeros(n)
         self.failed = np.zeros(n)
+        self.late = np.zeros(n)  # of ``failed``: processed, but answered after the timeout
         self.backlog = np.zeros(n)  # at the end of each tick
         self.n_serving = np.zeros(n, dtype=np.int32)
         self.pos = 0  # first tick not yet computed
@@ -57,9 +111,25 @@ class FluidServer:
         lo, hi = self.pos, to_tick
         a = self.arrivals[lo:hi]
         self.n_serving[lo:hi] = self.n
+        q0 = self.queue
         served, failed, backlog, q_end = stretch(
-            a, self.n * self.capacity_rps * self.tick, self.queue, self.qmax(self.n)
+            a, self.n * self.capacity_rps * self.tick, q0, self.qmax(self.n)
         )
+        late_model = self.late_model
+        if late_model is not None and self.n > 0:
+            q_start = min(max(q0, 0.0), self.qmax(self.n))
+            peak = max(q_start, float(backlog.max())) if hi > lo else q_start
+            share = None
+            if peak > late_model.safe_wait * self.n * self.capacity_rps:
+                prev = np.empty(hi - lo)
+                prev[0] = q_start
+                prev[1:] = backlog[:-1]
+                share = late_model.fraction(lo, hi, self.n, prev)
+            if share is not None:
+                late = served * share
+                served -= late
+                failed += late
+                self.late[lo:hi] = late
         self.served[lo:hi] = served
         self.failed[lo:hi] = failed
         self.failed[lo] += self.shed_pending

@@ -31,7 +31,7 @@ from sim.metrics import (
 from sim.queueing import MMkTable
 from sim.scenario import Scenario
 from sim.scheduler import Scheduler
-from sim.serving import FluidServer
+from sim.serving import FluidServer, LateRequests
 from sim.traffic import arrivals as draw_arrivals
 from sim.traffic import build_rate
 
@@ -58,6 +58,7 @@ def serving_model(scenario: Scenario) -> ServingModel:
         idle_cpu=svc.idle_cpu,
         memory_base=svc.memory_base,
         memory_per_cpu=svc.memory_per_cpu,
+        timeout=svc.request_timeout,
     )
 
 
@@ -197,7 +198,10 @@ class Simulation:
         self.model = serving_model(sc)
         self.table = MMkTable(self.model.workers, rho_max=RHO_CAP)
         self.rho_slo = slo_utilisation(sc)
-        self.fluid = FluidServer(self.arrivals, run.tick, svc.capacity_rps, svc.request_timeout)
+        late = LateRequests(self.table, rate, svc.capacity_rps, svc.request_timeout)
+        self.fluid = FluidServer(
+            self.arrivals, run.tick, svc.capacity_rps, svc.request_timeout, late=late
+        )
         self.tpp = int(round(run.metrics_period / run.tick))
         n_periods = math.ceil(self.n_ticks / self.tpp)
         self.running = _Steps(self.n_ticks)
@@ -434,6 +438,7 @@ class Simulation:
             "arrivals": f.arrivals,
             "served": f.served,
             "failed": f.failed,
+            "late": f.late,
             "backlog": f.backlog,
             "n_serving": f.n_serving,
             "rate": self.rate,

@@ -132,7 +132,7 @@ class FlashCrowd(BaseModel):
     No field has a default: a flash crowd is always described explicitly.
     """
 
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", allow_inf_nan=False)
 
     at: Annotated[Duration, Field(ge=0)] = Field(
         description="Start of the ramp, seconds from the run start (duration string allowed)."
@@ -166,8 +166,9 @@ class SyntheticTraffic(BaseModel):
 
     * ``base_rps = 500``: invented round number (a mid-size web service); a named parameter.
     * ``daily_amplitude = 0.6``: peak/trough = 1.6 / 0.4 = 4, the NASA-HTTP 1995 trace's daily
-      peak/trough of about 4x (``/work/shared/traces/README.md``).
-    * ``daily_peak_hour = 14``: NASA-HTTP peaks at 14-15 h local time (same README).
+      peak/trough of about 4x, measured on the trace itself (the catalog's ``nasa``: the
+      Internet Traffic Archive's NASA-HTTP logs, https://ita.ee.lbl.gov/html/contrib/NASA-HTTP.html).
+    * ``daily_peak_hour = 14``: NASA-HTTP peaks at 14-15 h local time (same trace).
     * ``weekend_factor = 0.6``: NASA-HTTP weekdays are about 1.7x weekends (1 / 1.7 ~ 0.6).
     * ``trend_per_day = 0``: no growth unless asked for (invented neutral default).
     * ``noise_cv = 0.05`` and ``noise_corr_s = 300`` (5 min): invented, a mild wobble on top
@@ -177,7 +178,7 @@ class SyntheticTraffic(BaseModel):
     * ``flash_crowds = []``: none.
     """
 
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", allow_inf_nan=False)
 
     base_rps: float = Field(500.0, ge=0, description="Long-run mean rate, req/s.")
     daily_amplitude: float = Field(
@@ -228,7 +229,7 @@ class TrafficConfig(BaseModel):
     * ``scale = 1.0``: no extra scaling.
     """
 
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", allow_inf_nan=False)
 
     trace: str | None = Field(None, description="Trace catalog name or CSV path; None = synthetic.")
     time_column: str | None = Field(None, description="CSV time column (CSV traces only).")

@@ -297,6 +297,8 @@ class HpaPolicy(BasePolicy):
     down before ``scale_down_stabilization`` seconds have passed since its first decision.
     """
 
+    percent_params = {"target": "metric"}  # utilisation % (policies/base.py)
+
     @property
     def scale_in_limits(self) -> str:
         """The scale-in limits this policy applies, and their source (for reports)."""

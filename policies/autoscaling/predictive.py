@@ -206,6 +206,8 @@ class PredictiveScalingPolicy(BasePolicy):
     is the higher of the two).
     """
 
+    percent_params = {"target": "scaling_metric"}  # utilisation % (policies/base.py)
+
     def __init__(
         self,
         mode: str = "ForecastAndScale",

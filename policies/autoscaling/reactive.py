@@ -33,6 +33,8 @@ class ReactivePolicy(BasePolicy):
         Seconds between decisions.
     """
 
+    percent_params = {"target": None, "high": None, "low": None}  # utilisation % (policies/base.py)
+
     @property
     def scale_in_limits(self) -> str:
         """The scale-in limits this rule applies (for reports). Not an AWS policy: its own."""

@@ -179,6 +179,8 @@ class TargetTrackingPolicy(BasePolicy):
         Seconds between decisions (the alarm evaluation cadence).
     """
 
+    percent_params = {"target": "metric"}  # utilisation % (policies/base.py)
+
     def __init__(
         self,
         metric: str = "CPUUtilization",

@@ -1,8 +1,9 @@
 """Request-level referee for the fluid/queueing model, built on ``ciw``.
 
 ``ciw`` is an independent, published discrete-event queueing simulator; its sample
-statistics converge to the M/M/k formulas in ``sim.queueing`` (see "Validation" in
-/work/shared/reference/queueing.md).  This is a plain module (not a test file) so any
+statistics converge to the M/M/k formulas in ``sim.queueing`` (Palmer, Knight, Harper
+and Hawa, "Ciw: An open-source discrete event simulation library", Journal of Simulation
+13(1), 2019; https://github.com/CiwPython/Ciw).  This is a plain module (not a test file) so any
 test can reuse it::
 
     from ciw_referee import ciw_response_times   # tests/sim is on sys.path under pytest
@@ -44,12 +45,12 @@ def ciw_response_times(
     """
     if drain is None:
         drain = 30.0 * (1.0 / mu + 1.0 / (k * mu - lam)) if lam < k * mu else 0.0
+    ciw.seed(seed)  # before building: some ciw distributions sample when they are built
     network = ciw.create_network(
         arrival_distributions=[ciw.dists.Exponential(rate=lam)],
         service_distributions=[ciw.dists.Exponential(rate=mu)],
         number_of_servers=[k],
     )
-    ciw.seed(seed)
     sim = ciw.Simulation(network)
     sim.simulate_until_max_time(duration + drain)
     records = sim.get_all_records()

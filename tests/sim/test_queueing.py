@@ -1,4 +1,5 @@
-"""Tests for sim.queueing (formulas: /work/shared/reference/queueing.md)."""
+"""Tests for sim.queueing (M/M/c formulas: Gross, Shortle, Thompson and Harris, *Fundamentals
+of Queueing Theory*, 4th ed., Wiley 2008, section 2.3)."""
 
 from __future__ import annotations
 
@@ -44,7 +45,7 @@ def erlang_c_logspace(k: int, rho: float) -> float:
 
 
 def sf_reference(t: float, k: int, mu: float, rho: float) -> float:
-    """P(T > t) written literally as in the reference (theta != mu)."""
+    """P(T > t) written literally as in the textbook (theta != mu)."""
     c = erlang_c_factorial(k, rho)
     theta = k * mu * (1.0 - rho)
     return (1 - c) * math.exp(-mu * t) + c * (
@@ -137,7 +138,7 @@ def test_response_sf_matches_reference_formula(k: int, rho: float) -> None:
 
 @pytest.mark.parametrize(("k", "rho"), [(2, 0.5), (4, 0.75), (10, 0.9)])
 def test_response_sf_theta_equals_mu(k: int, rho: float) -> None:
-    """theta = k mu (1 - rho) = mu exactly: the reference's (1 + mu t) e^{-mu t} limit."""
+    """theta = k mu (1 - rho) = mu exactly: the textbook's (1 + mu t) e^{-mu t} limit."""
     mu = 2.0
     t = np.linspace(0.0, 30.0, 61)
     c = float(erlang_c(k, rho))

@@ -39,7 +39,43 @@ def write(tmp_path: Path, text: str) -> Path:
         ('[run]\nduration = "ten minutes"\n', ["run.duration", "invalid duration"]),
         ('[run]\ntick = "7s"\n', ["tick=7.0 s must divide metrics_period=60 s"]),
         ("[run]\nmetrics_period = 30\n", ["run.metrics_period", "60", "20"]),
-        ("[service]\ncapacity_rps = -5\n", ["service.capacity_rps", "greater than 0"]),
+        ("[service]\ncapacity_rps = -5\n", ["service.capacity_rps: must be > 0, got -5"]),
+        ("[service]\ncapacity_rps = inf\n", ["service.capacity_rps: must be a finite number"]),
+        ("[service]\ncapacity_rps = nan\n", ["service.capacity_rps: must be a finite number"]),
+        ("[slo]\np99_ms = inf\n", ["slo.p99_ms: must be a finite number"]),
+        ("[traffic]\npeak_rps = inf\n", ["traffic.peak_rps", "finite number"]),
+        (
+            "[service]\nmax_tasks = 5001\ninitial_tasks = 1\n",
+            ["service.max_tasks: must be <= 5000, got 5001"],
+        ),
+        ("[run]\nduration = -5\n", ["run.duration: must be > 0, got -5"]),
+        ("[run]\nduration = 0\n", ["run.duration: must be > 0, got 0"]),
+        ('[run]\nduration = "0s"\n', ["run.duration: must be > 0"]),
+        ("[service]\nrequest_timeout = -1\n", ["service.request_timeout: must be > 0, got -1"]),
+        (
+            '[run]\nduraton = "1h"\n',
+            [
+                "run.duraton: unknown key in [run]; did you mean 'duration'?",
+                "Allowed keys: seed, duration, tick, metrics_period",
+            ],
+        ),
+        (
+            "[traffic.synthetic]\nbse_rps = 3\n",
+            ["traffic.synthetic.bse_rps", "did you mean 'base_rps'?", "Allowed keys: base_rps"],
+        ),
+        (
+            '[[faults.az_outages]]\naz = "us-east-1a"\nat = 1\nduraton = 60\n',
+            ["faults.az_outages.0.duraton", "did you mean 'duration'?", "Allowed keys: az, at"],
+        ),
+        ("[servce]\ncpu = 1\n", ["servce: unknown key", "did you mean 'service'?"]),
+        (
+            '[autoscaler]\npolicy = "static"\ninterval = 1e-9\n',
+            ["autoscaler.interval: 1e-09 s is shorter than run.tick = 1 s"],
+        ),
+        (
+            '[run]\ntick = 2\n[autoscaler]\npolicy = "reactive"\ninterval = 1\n',
+            ["autoscaler.interval: 1 s is shorter than run.tick = 2 s"],
+        ),
         (
             '[autoscaler]\npolicy = "magic"\n',
             ["autoscaler", "unknown policy 'magic'", "valid policies:", "reactive", "static"],
@@ -58,7 +94,7 @@ def write(tmp_path: Path, text: str) -> Path:
         ),
         ("[traffic]\npeak_rps = 10\nmean_rps = 5\n", ["peak_rps", "mean_rps"]),
         ('[traffic]\narrivals = "bursty"\n', ["traffic.arrivals", "'poisson' or 'deterministic'"]),
-        ("[slo]\nerror_rate = 2\n", ["slo.error_rate", "less than or equal to 1"]),
+        ("[slo]\nerror_rate = 2\n", ["slo.error_rate: must be <= 1, got 2"]),
         ("[run\nseed = 1\n", ["not valid TOML"]),
     ],
 )
@@ -70,6 +106,95 @@ def test_bad_scenarios_are_refused_by_name(tmp_path: Path, text: str, expected: 
     assert str(path) in msg
     for part in expected:
         assert part in msg, f"{part!r} not in {msg!r}"
+    assert ">= 0" not in msg
+
+
+def test_non_utf8_file_is_named(tmp_path: Path) -> None:
+    path = tmp_path / "latin1.toml"
+    path.write_bytes('[run]\nduration = "1h"\n# caf\u00e9\n'.encode("latin-1"))
+    with pytest.raises(ScenarioError) as err:
+        load_scenario(path)
+    assert str(err.value).startswith(f"{path}: not UTF-8 text")
+    assert "byte 0xe9 on line 3" in str(err.value)
+
+
+@pytest.mark.parametrize(
+    ("policy", "override", "expected"),
+    [
+        (
+            "target-tracking",
+            "autoscaler.target=abc",
+            "autoscaler.target: expected a number or None",
+        ),
+        ("reactive", "autoscaler.target=abc", "autoscaler.target: expected a number, got 'abc'"),
+        ("reactive", "autoscaler.cooldown=true", "autoscaler.cooldown: expected a number"),
+        ("hpa", "autoscaler.scale_up_pods=2.5", "autoscaler.scale_up_pods: expected an integer"),
+        ("target-tracking", "autoscaler.target=inf", "autoscaler.target: must be finite"),
+        ("target-tracking", "autoscaler.target=nan", "autoscaler.target: must be finite"),
+        ("reactive", "autoscaler.interval=inf", "autoscaler.interval: must be finite"),
+        ("learned", "autoscaler.lags=[0, inf]", "autoscaler.lags[1]: must be finite"),
+        ("target-tracking", "autoscaler.target=150", "autoscaler.target: is a utilisation"),
+        ("target-tracking", "autoscaler.target=0", "must be in (0, 100], got 0"),
+        ("hpa", 'autoscaler.metric="MemoryUtilization"', None),
+        ("hpa", "autoscaler.target=101", "autoscaler.target: is a utilisation of CPUUtilization"),
+        ("predictive", "autoscaler.target=-5", "autoscaler.target: is a utilisation"),
+        ("reactive", "autoscaler.high=120", "autoscaler.high: is a utilisation in %"),
+    ],
+)
+def test_policy_parameters_are_type_and_range_checked(
+    tmp_path: Path, policy: str, override: str, expected: str | None
+) -> None:
+    """Policy parameters are checked like scenario keys: type from the constructor's hints,
+    finite numbers, utilisation targets in (0, 100], each error naming autoscaler.<key>."""
+    path = write(tmp_path, f'[run]\nduration = "1h"\n[autoscaler]\npolicy = "{policy}"\n')
+    if expected is None:
+        load_scenario(path, [override])
+        return
+    with pytest.raises(ScenarioError) as err:
+        load_scenario(path, [override])
+    msg = str(err.value)
+    assert msg.startswith(f"{path}: ")
+    assert expected in msg, msg
+    assert "not supported between" not in msg
+
+
+def test_a_non_utilisation_target_is_not_bounded_by_100(tmp_path: Path) -> None:
+    path = write(tmp_path, '[autoscaler]\npolicy = "target-tracking"\n')
+    sc = load_scenario(path, ['autoscaler.metric="RequestCountPerTarget"', "autoscaler.target=500"])
+    assert sc.autoscaler.params["target"] == 500
+
+
+def test_a_run_too_big_for_memory_is_refused_before_allocating(tmp_path: Path, monkeypatch):
+    import tracemalloc
+
+    import sim.scenario as scenario_module
+
+    path = write(tmp_path, '[run]\nduration = "10000d"\n')
+    tracemalloc.start()
+    try:
+        with pytest.raises(ScenarioError) as err:
+            load_scenario(path)
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    assert peak < 50 * 2**20  # nothing of the 160 GiB was allocated
+    msg = str(err.value)
+    assert "run.duration" in msg and "864,000,000 ticks" in msg
+    assert "161.1 GiB (200 bytes per tick)" in msg and "GiB of memory available" in msg
+    # The bound is the machine's available memory, not a fixed duration.
+    monkeypatch.setattr(scenario_module, "available_memory", lambda: 2**30)
+    with pytest.raises(ScenarioError, match=r"more than the 1\.0 GiB of memory available"):
+        load_scenario(write(tmp_path, '[run]\nduration = "60d"\n'))
+    load_scenario(write(tmp_path, '[run]\nduration = "7d"\n'))  # 0.3 GiB fits
+    monkeypatch.setattr(scenario_module, "available_memory", lambda: None)  # unknown: allowed
+    load_scenario(write(tmp_path, '[run]\nduration = "60d"\n'))
+
+
+def test_available_memory_reads_meminfo() -> None:
+    from sim.scenario import available_memory
+
+    have = available_memory()
+    assert have is None or have > 0
 
 
 def test_missing_file(tmp_path: Path) -> None:
