@@ -37,6 +37,7 @@ demo: $(STAMP)
 
 bench: $(STAMP)
 	$(PY) benchmarks/bench_sim.py --profile
+	$(PY) benchmarks/bench_policies.py
 
 # Where the fluid's pointwise-stationary latency breaks: a ramp into overload vs ciw.
 validate: $(STAMP)

@@ -121,6 +121,7 @@ def test_simulate_out_is_whole(tmp_path: Path) -> None:
     proc = cli("simulate", str(write(tmp_path, SHORT)), "--out", str(out), "--json")
     assert proc.returncode == 0, proc.stderr
     assert sorted(p.name for p in out.iterdir()) == [
+        "decisions.parquet",
         "events.parquet",
         "metrics.parquet",
         "summary.json",

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import math
 import pickle
-import time
 
 import numpy as np
 import pytest
@@ -323,21 +322,13 @@ def test_retrains_at_each_retrain_every_slot() -> None:
     assert trained == [HOUR + DELAY, 2 * HOUR, 3 * HOUR]
 
 
-def test_training_and_deciding_are_fast() -> None:
-    """A 14-day retrain and a decision without one (generous bounds; see the report for the
-    measured numbers)."""
+def test_a_14_day_history_trains_on_all_of_it() -> None:
+    """A 14-day history is used whole at the first retrain (its speed is measured by
+    benchmarks/bench_policies.py, not asserted here)."""
     rate = noisy(daily_ramp(14.5), seed=10)
     p = LearnedPolicy()
-    t0 = time.perf_counter()
     p.decide(observe(rate, 14 * DAY + 60.0, running=6))
-    train_s = time.perf_counter() - t0
     assert p.n_train_ > 20000 - 50
-    obs = [observe(rate, 14 * DAY + 60.0 + k * PERIOD, running=6) for k in range(1, 51)]
-    t0 = time.perf_counter()
-    for o in obs:
-        p.decide(o)
-    decide_ms = (time.perf_counter() - t0) / len(obs) * 1000
-    assert train_s < 5.0 and decide_ms < 10.0, (train_s, decide_ms)
 
 
 # -- contract ----------------------------------------------------------------------------------

@@ -4,7 +4,6 @@ of Queueing Theory*, 4th ed., Wiley 2008, section 2.3)."""
 from __future__ import annotations
 
 import math
-import time
 
 import numpy as np
 import pytest
@@ -277,16 +276,6 @@ def test_table_clips_and_validates() -> None:
         MMkTable(2, rho_max=1.0)
     with pytest.raises(ValueError):
         MMkTable(2, ps=(0.5, 1.0))
-
-
-def test_table_build_time() -> None:
-    for k in (1, 4, 16):
-        best = math.inf
-        for _ in range(3):
-            t0 = time.perf_counter()
-            MMkTable(k)
-            best = min(best, time.perf_counter() - t0)
-        assert best < 0.2, f"k={k}: {best:.3f} s"
 
 
 # --------------------------------------------------------------------------- mixture_quantile
