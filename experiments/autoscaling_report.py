@@ -17,8 +17,9 @@ from experiments.autoscaling import (
     TRACES,
     TUNING,
     TUNING_GOOD_MINUTES,
+    floor_violations,
 )
-from experiments.stats import METHOD, equal_quality_difference, paired_difference
+from experiments.stats import METHOD, ci95, equal_quality_difference, paired_difference
 
 #: Columns of the per-trace result tables in report.md (the rest are in table.csv).
 REPORT_COLUMNS: tuple[str, ...] = (
@@ -266,6 +267,7 @@ def write_report(
     lines += summary_lines(runs, table)
     lines += _equal_quality(runs, table, config)
     lines += _oracle(evaluation, table, config)
+    lines += _floor(runs, table)
     lines += [
         "Why the reactive rule misses the SLO: it adds a task only after CPU has been above "
         "its high threshold, one step at a time, so on every rise of the load the tasks "
@@ -407,6 +409,58 @@ def _oracle(evaluation: pd.DataFrame, table: pd.DataFrame, config: dict[str, Any
                 )
             )
     return [*lines, ""]
+
+
+def _floor(runs: pd.DataFrame, table: pd.DataFrame) -> list[str]:
+    """The cost floor per trace, each SLO-meeting policy's distance from it, and the check
+    that no run covering the demand in at least the bar's share of periods bills less."""
+    if "floor_cost_usd" not in runs or runs.floor_cost_usd.notna().sum() == 0:
+        return []
+    bar = TUNING_GOOD_MINUTES
+    lines = [
+        "### Distance from the cost floor",
+        "",
+        f"The floor is the cheapest task schedule that covers the demand in at least {bar:g} "
+        "of the minutes, knowing the window's load in advance, with start-up, draining, the "
+        "one-minute minimum and the launch limit billed in the floor's favour "
+        "(policies/autoscaling/floor.py, an exact dynamic programme). It is a lower bound, "
+        "not a policy: no fault-free run that covers as many minutes can bill less. Cost "
+        "relative to it, per window, mean and 95% Student-t interval over the windows, for "
+        "the policies that meet the SLO:",
+        "",
+    ]
+    evaluation = runs[runs.kind == "evaluation"]
+    floors = evaluation.loc[evaluation.floor_cost_usd.notna()]
+    floors = floors.drop_duplicates(["trace", "window"])[["trace", "window", "floor_cost_usd"]]
+    with_floor = evaluation.drop(columns=["floor_cost_usd"]).merge(floors, on=["trace", "window"])
+    meets = {(r.trace, r.policy): bool(r.meets_slo) for r in table.itertuples()}
+    for trace, group in with_floor.groupby("trace", sort=False):
+        f_mean, f_half = ci95(floors[floors.trace == trace].floor_cost_usd.to_numpy())
+        n = int((floors.trace == trace).sum())
+        cells = []
+        for policy, g in group.groupby("policy", sort=False):
+            if not meets.get((trace, policy), False):
+                continue
+            m, h = ci95((g.cost_usd / g.floor_cost_usd - 1.0).to_numpy())
+            cells.append((m, f"{policy} {_pct(m, h)}"))
+        cells.sort()
+        lines.append(
+            f"- **{trace}**: floor ${f_mean:.2f}"
+            + (f" ± {f_half:.2f}" if np.isfinite(f_half) else "")
+            + f" (n = {n}); "
+            + ("; ".join(c for _, c in cells) if cells else "no policy meets the SLO")
+        )
+    checked = runs.merge(floors[["trace", "window"]], on=["trace", "window"])
+    n_checked = int((checked.covered_fraction >= bar).sum())
+    bad = floor_violations(runs, bar)
+    lines += [
+        "",
+        f"Check: {n_checked} runs (evaluation and sweep) cover the demand in at least {bar:g} "
+        f"of the minutes; {len(bad)} of them bill less than their window's floor"
+        + (" (the floor is not a lower bound there: a bug)." if len(bad) else "."),
+        "",
+    ]
+    return lines
 
 
 def _verdict(mean: float, half: float) -> str:

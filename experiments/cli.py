@@ -280,7 +280,12 @@ def build_parser() -> argparse.ArgumentParser:
         "autoscaling", help="every autoscaler on the four catalog traces, several seeds"
     )
     ea.add_argument("--out", default="results/autoscaling", help="output folder")
-    ea.add_argument("--days", type=float, default=7.0, help="simulated days per run (7)")
+    ea.add_argument(
+        "--days",
+        type=float,
+        default=3.5,
+        help="days per window (3.5: three evaluation windows even on the 14-day AWS ELB trace)",
+    )
     ea.add_argument(
         "--seeds",
         type=int,

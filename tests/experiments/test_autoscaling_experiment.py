@@ -207,6 +207,32 @@ def test_reduced_experiment(mirror: Path, tmp_path: Path) -> None:
     tt = runs[runs.policy == "target-tracking"]
     assert tt.groupby("window").param.nunique().eq(5).all()
     assert "Cost at equal quality" in report
+    # the cost floor: one per evaluation window, and no run covering the demand in at least
+    # the bar's share of periods bills less (evaluation and sweep runs alike)
+    floors = runs[runs.floor_cost_usd.notna()]
+    assert len(floors) == 2 and set(floors.policy) == {"oracle"}
+    assert (floors.floor_cost_usd > 0).all()
+    checked = runs.merge(floors[["window", "floor_cost_usd"]], on="window", suffixes=("", "_w"))
+    covering = checked[checked.covered_fraction >= exp.TUNING_GOOD_MINUTES]
+    assert len(covering) >= 2  # static and the oracle cover every period
+    assert (covering.cost_usd >= covering.floor_cost_usd_w - 1e-9).all()
+    assert exp.floor_violations(runs).empty
+    assert "### Distance from the cost floor" in report and "0 of them bill less" in report
+
+
+def test_floor_violations_finds_a_run_below_the_floor() -> None:
+    runs = pd.DataFrame(
+        {
+            "trace": ["t", "t", "t"],
+            "window": [1, 1, 1],
+            "policy": ["oracle", "a", "b"],
+            "cost_usd": [10.0, 9.0, 8.0],
+            "covered_fraction": [1.0, 0.995, 0.5],
+            "floor_cost_usd": [9.5, np.nan, np.nan],
+        }
+    )
+    bad = exp.floor_violations(runs)
+    assert list(bad.policy) == ["a"]  # b bills less but covers too few periods
 
 
 def test_static_alone_tunes_nothing(mirror: Path, tmp_path: Path) -> None:
