@@ -1,10 +1,13 @@
 """A learned ("AI-driven") predictive autoscaler: a quantile forecast of the load, plus a
 reactive floor.
 
-Vendors claim 25-35 % savings for such autoscalers; shared/reference/autoscaling.md notes that
-AWS publishes no accuracy or savings figure for its own predictive scaling, and lists the
-published research results to measure against (Autopilot, AHPA, FIRM, Autothrottle). This
-policy is the honest best effort at one, so that the claim can be measured in simulation.
+Vendors claim 25-35 % savings for such autoscalers. AWS publishes no accuracy or savings figure
+for its own predictive scaling ("How Application Auto Scaling predictive scaling works",
+https://docs.aws.amazon.com/autoscaling/application/userguide/aas-predictive-scaling-how-it-works.html,
+gives none); published research results to measure against include Autopilot (Rzadca et al.,
+EuroSys 2020), AHPA (Zhou et al., ICDE 2023), FIRM (Qiu et al., OSDI 2020) and Autothrottle
+(Wang et al., NSDI 2024). This policy is the honest best effort at one, so that the claim can
+be measured in simulation.
 
 How it works (every number below is a named parameter of :class:`LearnedPolicy`):
 
@@ -42,7 +45,8 @@ How it works (every number below is a named parameter of :class:`LearnedPolicy`)
   reactive floor ``ceil(running x CPU / floor_target)`` from the last published CPU, so a
   forecast miss cannot starve the service. Scale-out is immediate. Scale-in uses the highest
   proposal of the last ``scale_in_window`` seconds (the Kubernetes HPA's scale-down
-  stabilisation, 300 s, shared/reference/autoscaling.md), waits until no task is pending, and
+  stabilisation, 300 s: ``--horizontal-pod-autoscaler-downscale-stabilization``, kube-controller-manager
+  reference, https://kubernetes.io/docs/reference/command-line-tools-reference/kube-controller-manager/), waits until no task is pending, and
   removes at most ``max(1, floor(desired x scale_in_step))`` tasks per decision.
 * **Schedule.** Before ``min_history`` seconds of history only the reactive floor acts (it
   only scales out). Then the model is trained at the first decision of each
@@ -141,7 +145,8 @@ class LearnedPolicy(BasePolicy):
         Largest fraction of the desired count removed per decision (at least one task).
     scale_in_window : float, default 300
         Scale-in follows the highest proposal of this many seconds (Kubernetes HPA's
-        scale-down stabilisation window, shared/reference/autoscaling.md).
+        scale-down stabilisation window, default 5 minutes: kube-controller-manager's
+        ``--horizontal-pod-autoscaler-downscale-stabilization``).
     floor_target : float, default 85
         CPU target (%) of the reactive floor ``ceil(running x CPU / floor_target)``. A safety
         net, so above the plan (``target_utilisation``): at 60 the floor, not the forecast,

@@ -1,7 +1,11 @@
 """AWS predictive scaling for ECS services (Application Auto Scaling), as AWS documents it.
 
-Every documented number comes from shared/reference/autoscaling.md, section "AWS predictive
-scaling (ECS, via Application Auto Scaling)": at least 24 h of metric history, up to 14 days
+Every documented number comes from AWS's pages "How Application Auto Scaling predictive
+scaling works"
+(https://docs.aws.amazon.com/autoscaling/application/userguide/aas-predictive-scaling-how-it-works.html)
+and the API reference's PredictiveScalingPolicyConfiguration
+(https://docs.aws.amazon.com/autoscaling/application/APIReference/API_PredictiveScalingPolicyConfiguration.html):
+at least 24 h of metric history, up to 14 days
 used, hourly forecasts for the next 48 h refreshed every 6 h, modes ForecastOnly (AWS's
 default) and ForecastAndScale, SchedulingBufferTime (default 300 s, < 3600), never scaling in
 on its own, MaxCapacityBreachBehavior HonorMaxCapacity (default) or IncreaseMaxCapacity with
