@@ -41,7 +41,7 @@ commit a445dab1beeb7b36d2e98d06946c5c98335e12dd unless noted:
   removeOutliers.
 - ``.../stats/EffectSizes.scala`` (commit 3f7ed701): ``meanRatio`` = mean(experiment) / mean(control).
 - The interval: :mod:`policies.rollout.mannwhitney`, R's ``wilcox.test(conf.int = TRUE)``
-  (the brief's reference; Kayenta's own ``kayenta-mannwhitney/.../MannWhitney.scala`` at
+  (as Kayenta's earlier MannWhitneyR.scala called it; Kayenta's own ``kayenta-mannwhitney/.../MannWhitney.scala`` at
   commit acff987c always takes the normal approximation: ``exact=False`` reproduces it).
 
 Deviations, each a parameter or unavoidable: ``exact`` (None: R's choice, see above);
