@@ -37,9 +37,13 @@ def _item_model(annotation: Any) -> type[BaseModel] | None:
     return None
 
 
+#: The validators that read a duration ("30s", "5m", "24h" or seconds) in sim/scenario.py.
+_DURATION_PARSERS = ("parse_duration", "_positive_duration")
+
+
 def _is_duration(metadata: list[Any]) -> bool:
     return any(
-        getattr(getattr(m, "func", None), "__name__", "") == "parse_duration" for m in metadata
+        getattr(getattr(m, "func", None), "__name__", "") in _DURATION_PARSERS for m in metadata
     )
 
 

@@ -1,5 +1,5 @@
 """Citations a user can follow: no file of the project cites the development team's private
-notes (a ``shared/reference`` path) or a path of the development machine."""
+notes (a path under the shared reference folder) or a path of the development machine."""
 
 from __future__ import annotations
 

@@ -139,7 +139,7 @@ def test_measurements_start_at_canary_start():
     [
         ({"checks": [{"metric": "ErrorRate"}]}, "needs a bound"),
         ({"checks": [{"metric": "ErrorRate", "maximum": 1}]}, "unknown key 'maximum'"),
-        ({"checks": {"metric": "ErrorRate", "max": 1}}, "checks must be a list"),
+        ({"checks": {"metric": "ErrorRate", "max": 1}}, "checks: expected a list"),
         ({"checks": []}, "at least one"),
         ({"interval": 0}, "interval"),
         ({"count": 0}, "count"),
