@@ -366,7 +366,7 @@ def validate_options(
     window_step: float,
 ) -> None:
     """Refuse bad options before any work (ValueError, one line naming the option)."""
-    from sim.trace_catalog import catalog_entry
+    from sim.traces.catalog import catalog_entry
 
     unknown = sorted(set(traces) - set(TRACES))
     if unknown:

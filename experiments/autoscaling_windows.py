@@ -139,7 +139,7 @@ def window_rate(window: Window, tick: float) -> tuple[np.ndarray, np.ndarray]:
     cut from one series and rescaled by one factor, so that the window's peak is the trace's
     ``peak_rps`` and the history is on the same scale."""
     from sim.scenario import scenario_from_dict
-    from sim.traffic import build_rate
+    from sim.traffic.rates import build_rate
 
     hist_s = to_seconds(window.start) - to_seconds(window.history_start)
     data = {

@@ -50,7 +50,7 @@ def _fmt(value: object) -> str:
 def _use_mirror(mirror: str | None) -> None:
     """Make ``--mirror`` the trace mirror of this process and of the workers it starts."""
     if mirror:
-        from sim.traces import MIRROR_ENV
+        from sim.traces.fetch import MIRROR_ENV
 
         os.environ[MIRROR_ENV] = str(mirror)
 
@@ -90,7 +90,8 @@ def cmd_simulate(args: argparse.Namespace) -> int:
 
 
 def cmd_traces_list(args: argparse.Namespace) -> int:
-    from sim.traces import cached_names, catalog_table
+    from sim.traces.catalog import catalog_table
+    from sim.traces.load import cached_names
 
     cached = cached_names()
     rows = [{**r, "cached": "yes" if r["name"] in cached else "no"} for r in catalog_table()]
@@ -100,7 +101,7 @@ def cmd_traces_list(args: argparse.Namespace) -> int:
     for r in rows:
         print("  ".join(str(r[c]).ljust(widths[c]) for c in cols).rstrip())
     if args.verbose:
-        from sim.traces import cache_dir
+        from sim.traces.fetch import cache_dir
 
         print(f"\ncache: {cache_dir()}")
         for r in rows:
@@ -111,7 +112,8 @@ def cmd_traces_list(args: argparse.Namespace) -> int:
 def cmd_traces_fetch(args: argparse.Namespace) -> int:
     import numpy as np
 
-    from sim.traces import catalog_entry, load_catalog_trace
+    from sim.traces.catalog import catalog_entry
+    from sim.traces.load import load_catalog_trace
 
     for name in args.names:  # every name first: nothing is downloaded if one is unknown
         catalog_entry(name)

@@ -159,7 +159,7 @@ def cmd_rollback(args: argparse.Namespace) -> int:
 # -- run ----------------------------------------------------------------------------------
 def cmd_run(args: argparse.Namespace) -> int:
     from sim.scenario import ScenarioError, load_scenario
-    from sim.traffic import parse_duration
+    from sim.traffic.config import parse_duration
 
     try:
         scenario = load_scenario(args.scenario, args.set)
@@ -226,7 +226,7 @@ def cmd_import_policy(args: argparse.Namespace) -> int:
 
 def cmd_import_trace(args: argparse.Namespace) -> int:
     from backends.aws_trace import import_trace
-    from sim.traffic import parse_duration
+    from sim.traffic.config import parse_duration
 
     try:
         since = parse_duration(args.since)

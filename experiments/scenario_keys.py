@@ -1,7 +1,7 @@
 """Every scenario key with its type, default and documentation, read from the models.
 
 :func:`scenario_keys` walks the pydantic models of a scenario (:class:`sim.scenario.Scenario`
-and the section models it holds, :mod:`sim.traffic_config` included), so the list
+and the section models it holds, :mod:`sim.traffic.config` included), so the list
 ``fargate-lab scenario keys`` prints is generated from the code and is never out of date.
 A section is a nested model (``service``, ``traffic.synthetic``); a list of models
 (``service.capacity_providers``, ``faults.az_outages``) is shown as ``key[]`` followed by

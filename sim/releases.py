@@ -70,7 +70,7 @@ import pandas as pd
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 from scipy.special import expit, logit
 
-from sim.traffic import Duration as _Duration
+from sim.traffic.config import Duration as _Duration
 
 __all__ = [
     "BAD_KINDS",

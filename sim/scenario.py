@@ -29,7 +29,7 @@ from pydantic import (
 )
 
 from sim.fargate import DEFAULT_SPOT_DISCOUNT, TaskSize, TaskSizeError
-from sim.traffic import TrafficConfig, parse_duration
+from sim.traffic.config import TrafficConfig, parse_duration
 
 Duration = Annotated[float, BeforeValidator(parse_duration), Field(ge=0)]
 

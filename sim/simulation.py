@@ -32,8 +32,8 @@ from sim.queueing import MMkTable
 from sim.scenario import Scenario
 from sim.scheduler import Scheduler
 from sim.serving import FluidServer, LateRequests
-from sim.traffic import arrivals as draw_arrivals
-from sim.traffic import build_rate
+from sim.traffic.rates import arrivals as draw_arrivals
+from sim.traffic.rates import build_rate
 
 #: Random sources, in the order their generators are spawned from the scenario seed.
 STREAMS = ("traffic", "arrivals", "start", "crash", "az", "spot", "policy", "cloudwatch")

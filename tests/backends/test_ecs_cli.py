@@ -353,7 +353,7 @@ def test_import_trace_returns_what_was_seeded(svc_lb, moto, tmp_path, capsys):
     seed(clients, "AWS/ApplicationELB", "RequestCount", dims, list(seeded.items()))
     out = tmp_path / "trace.csv"
     assert ecs(moto, "import-trace", "--since", "1h", "--out", str(out)) == 0
-    from sim.traces import read_csv_trace
+    from sim.traces.parse import read_csv_trace
 
     trace = read_csv_trace(out)
     assert trace.interval_s == 60

@@ -19,7 +19,7 @@ import pytest
 from experiments import autoscaling as exp
 from experiments import autoscaling_windows as win
 from experiments.stats import ci95, front_cost, summarise
-from sim.trace_catalog import catalog_entry
+from sim.traces.catalog import catalog_entry
 
 ROOT = Path(__file__).resolve().parents[2]
 

@@ -310,7 +310,7 @@ def test_simulate_prints_counts_as_integers(tmp_path: Path) -> None:
 
 
 def test_traces_list_shows_what_is_cached(tmp_path: Path) -> None:
-    from sim.traces import CATALOG
+    from sim.traces.catalog import CATALOG
 
     cache = tmp_path / "cache"
     cache.mkdir()

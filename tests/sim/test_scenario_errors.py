@@ -240,7 +240,7 @@ def test_relative_trace_path_resolves_against_the_scenario_folder(tmp_path: Path
 
 def test_missing_trace_file_names_the_path(tmp_path: Path) -> None:
     from sim.simulation import Simulation
-    from sim.traces import TraceError
+    from sim.traces.base import TraceError
 
     path = write(tmp_path, '[traffic]\ntrace = "nope.csv"\n')
     with pytest.raises(TraceError, match="nope.csv"):

@@ -17,8 +17,11 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from sim import traces
-from sim.traces import CATALOG, Trace, TraceError
+from sim.traces.base import Trace, TraceError
+from sim.traces.catalog import CATALOG, catalog_table
+from sim.traces.fetch import cache_dir, default_mirror, fetch
+from sim.traces.load import load_catalog_trace, load_trace
+from sim.traces.parse import read_csv_trace
 
 S = np.timedelta64(1, "s")
 
@@ -54,7 +57,7 @@ def module_cache(tmp_path_factory: pytest.TempPathFactory) -> Path:
 @pytest.fixture(scope="module")
 def nasa(mirror: Path, module_cache: Path) -> Trace:
     """The NASA trace, parsed once per module (the slow one)."""
-    return traces.load_catalog_trace("nasa", mirror=mirror, cache=module_cache)
+    return load_catalog_trace("nasa", mirror=mirror, cache=module_cache)
 
 
 def _serve(folder: Path) -> Iterator[str]:
@@ -101,27 +104,27 @@ def test_catalog_names_and_table() -> None:
     assert CATALOG["nasa"].filename == "nasa_workload.tbz2"
     assert CATALOG["worldcup98"].notice_filename == "WorldCup98-notice.html"
     assert CATALOG["aws-elb"].notice_filename == "NAB-LICENSE.txt"
-    rows = traces.catalog_table()
+    rows = catalog_table()
     assert [r["name"] for r in rows] == list(CATALOG)
     assert {"name", "format", "resolution", "span", "licence", "url"} <= set(rows[0])
 
 
 def test_cache_dir_and_mirror_env(monkeypatch, tmp_path: Path) -> None:
     monkeypatch.setenv("FARGATE_LAB_CACHE", str(tmp_path / "c"))
-    assert traces.cache_dir() == tmp_path / "c"
+    assert cache_dir() == tmp_path / "c"
     monkeypatch.delenv("FARGATE_LAB_CACHE")
     monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "xdg"))
-    assert traces.cache_dir() == tmp_path / "xdg" / "fargate-lab" / "traces"
+    assert cache_dir() == tmp_path / "xdg" / "fargate-lab" / "traces"
     monkeypatch.delenv("XDG_CACHE_HOME")
-    assert traces.cache_dir() == Path.home() / ".cache" / "fargate-lab" / "traces"
+    assert cache_dir() == Path.home() / ".cache" / "fargate-lab" / "traces"
     monkeypatch.setenv("FARGATE_LAB_TRACE_MIRROR", "http://127.0.0.1:1/")
-    assert traces.default_mirror() == "http://127.0.0.1:1/"
+    assert default_mirror() == "http://127.0.0.1:1/"
     monkeypatch.delenv("FARGATE_LAB_TRACE_MIRROR")
-    assert traces.default_mirror() is None
+    assert default_mirror() is None
 
 
 def test_unknown_name_lists_valid_names(tmp_path: Path) -> None:
-    for call in (traces.fetch, traces.load_catalog_trace):
+    for call in (fetch, load_catalog_trace):
         with pytest.raises(TraceError) as err:
             call("nasa96", cache=tmp_path)
         for name in CATALOG:
@@ -131,7 +134,7 @@ def test_unknown_name_lists_valid_names(tmp_path: Path) -> None:
 
 def test_load_trace_missing_path_names_path_and_catalog(tmp_path: Path) -> None:
     with pytest.raises(TraceError) as err:
-        traces.load_trace("nope.csv", base_dir=tmp_path)
+        load_trace("nope.csv", base_dir=tmp_path)
     msg = str(err.value)
     assert str((tmp_path / "nope.csv").resolve()) in msg
     assert all(name in msg for name in CATALOG)
@@ -143,7 +146,7 @@ def test_load_trace_missing_path_names_path_and_catalog(tmp_path: Path) -> None:
 
 
 def test_fetch_over_http(http_mirror: str, tmp_path: Path) -> None:
-    path = traces.fetch("aws-elb", mirror=http_mirror, cache=tmp_path)
+    path = fetch("aws-elb", mirror=http_mirror, cache=tmp_path)
     assert path == tmp_path / CATALOG["aws-elb"].filename
     assert path.is_file()
     assert _sha256(path) == CATALOG["aws-elb"].sha256
@@ -161,7 +164,7 @@ def test_fetch_checksum_mismatch_leaves_nothing(mirror: Path, tmp_path: Path) ->
     cache = tmp_path / "cache"
     for base in _serve(bad_mirror):
         with pytest.raises(TraceError) as err:
-            traces.fetch("aws-elb", mirror=base, cache=cache)
+            fetch("aws-elb", mirror=base, cache=cache)
         msg = str(err.value)
         assert "checksum" in msg
         assert CATALOG["aws-elb"].sha256 in msg
@@ -171,13 +174,13 @@ def test_fetch_checksum_mismatch_leaves_nothing(mirror: Path, tmp_path: Path) ->
 
 
 def test_fetch_folder_and_file_url_mirrors_and_cache_reuse(mirror: Path, tmp_path: Path) -> None:
-    path = traces.fetch("twitter-aapl", mirror=mirror, cache=tmp_path)
+    path = fetch("twitter-aapl", mirror=mirror, cache=tmp_path)
     assert _sha256(path) == CATALOG["twitter-aapl"].sha256
     # Cached: no mirror needed (an unreachable one is never contacted).
-    assert traces.fetch("twitter-aapl", mirror="http://127.0.0.1:9/", cache=tmp_path) == path
+    assert fetch("twitter-aapl", mirror="http://127.0.0.1:9/", cache=tmp_path) == path
     # A corrupted cached copy is replaced.
     path.write_bytes(b"timestamp,value\n")
-    again = traces.fetch("twitter-aapl", mirror=mirror.resolve().as_uri(), cache=tmp_path)
+    again = fetch("twitter-aapl", mirror=mirror.resolve().as_uri(), cache=tmp_path)
     assert _sha256(again) == CATALOG["twitter-aapl"].sha256
 
 
@@ -186,7 +189,7 @@ def test_fetch_skips_absent_notice(mirror: Path, tmp_path: Path) -> None:
     only_csv.mkdir()
     shutil.copy(mirror / CATALOG["aws-elb"].filename, only_csv)
     cache = tmp_path / "cache"
-    traces.fetch("aws-elb", mirror=only_csv, cache=cache)
+    fetch("aws-elb", mirror=only_csv, cache=cache)
     assert sorted(p.name for p in cache.iterdir()) == [CATALOG["aws-elb"].filename]
 
 
@@ -196,7 +199,7 @@ def test_fetch_network_error_suggests_mirror(tmp_path: Path) -> None:
         port = s.getsockname()[1]
     base = f"http://127.0.0.1:{port}/"
     with pytest.raises(TraceError) as err:
-        traces.fetch("aws-elb", mirror=base, cache=tmp_path)
+        fetch("aws-elb", mirror=base, cache=tmp_path)
     assert base + CATALOG["aws-elb"].filename in str(err.value)
     assert list(tmp_path.iterdir()) == []
 
@@ -206,7 +209,7 @@ def test_download_cut_midway_gives_the_right_advice(
     monkeypatch, tmp_path: Path, from_mirror: bool
 ) -> None:
     """A mirror that fails is to be checked; a public URL that fails calls for a mirror."""
-    import sim.trace_fetch
+    import sim.traces.fetch
 
     monkeypatch.delenv("FARGATE_LAB_TRACE_MIRROR", raising=False)
     folder = tmp_path / "mirror"
@@ -226,10 +229,10 @@ def test_download_cut_midway_gives_the_right_advice(
         def close(self) -> None:
             pass
 
-    monkeypatch.setattr(sim.trace_fetch, "_Opened", Cut)
+    monkeypatch.setattr(sim.traces.fetch, "_Opened", Cut)
     cache = tmp_path / "cache"
     with pytest.raises(TraceError) as err:
-        traces.fetch("aws-elb", mirror=folder if from_mirror else None, cache=cache)
+        fetch("aws-elb", mirror=folder if from_mirror else None, cache=cache)
     msg = str(err.value)
     assert "connection reset by peer" in msg
     assert ("check the mirror" in msg) == from_mirror
@@ -247,7 +250,7 @@ def test_fetch_without_mirror_uses_public_url(monkeypatch, tmp_path: Path) -> No
 
     monkeypatch.setattr(urllib.request, "urlopen", offline)
     with pytest.raises(TraceError) as err:
-        traces.fetch("nasa", cache=tmp_path)
+        fetch("nasa", cache=tmp_path)
     msg = str(err.value)
     assert seen == [CATALOG["nasa"].url]
     assert CATALOG["nasa"].url in msg
@@ -294,13 +297,13 @@ def test_nasa_outage_is_missing_not_zero(nasa: Trace) -> None:
 
 def test_nasa_cached_parse_is_identical(nasa: Trace, mirror: Path, module_cache: Path) -> None:
     assert (module_cache / "nasa.npz").is_file()
-    again = traces.load_catalog_trace("nasa", mirror=mirror, cache=module_cache)
+    again = load_catalog_trace("nasa", mirror=mirror, cache=module_cache)
     assert again.start == nasa.start and again.interval_s == nasa.interval_s
     np.testing.assert_array_equal(again.counts, nasa.counts)
 
 
 def test_worldcup98(mirror: Path, module_cache: Path) -> None:
-    wc = traces.load_catalog_trace("worldcup98", mirror=mirror, cache=module_cache)
+    wc = load_catalog_trace("worldcup98", mirror=mirror, cache=module_cache)
     assert (module_cache / "WorldCup98-notice.html").is_file()
     assert wc.interval_s == 60.0
     assert wc.start == np.datetime64("1998-04-30T21:30:00")
@@ -314,7 +317,7 @@ def test_worldcup98(mirror: Path, module_cache: Path) -> None:
 
 
 def test_aws_elb(mirror: Path, module_cache: Path) -> None:
-    elb = traces.load_catalog_trace("aws-elb", mirror=mirror, cache=module_cache)
+    elb = load_catalog_trace("aws-elb", mirror=mirror, cache=module_cache)
     assert elb.interval_s == 300.0
     assert np.isnan(elb.counts).sum() == 8
     assert elb.start == np.datetime64("2014-04-10T00:04:00")
@@ -323,7 +326,7 @@ def test_aws_elb(mirror: Path, module_cache: Path) -> None:
 
 
 def test_twitter_aapl(mirror: Path, module_cache: Path) -> None:
-    tw = traces.load_catalog_trace("twitter-aapl", mirror=mirror, cache=module_cache)
+    tw = load_catalog_trace("twitter-aapl", mirror=mirror, cache=module_cache)
     assert tw.interval_s == 300.0
     assert tw.start == np.datetime64("2015-02-26T21:42:53")  # the :53 offset is kept
     assert (tw.times.astype("int64") % 60 == 53).all()
@@ -332,11 +335,7 @@ def test_twitter_aapl(mirror: Path, module_cache: Path) -> None:
 
 def test_catalog_metadata_matches_parsed_traces(nasa: Trace, mirror: Path, module_cache: Path):
     for name, entry in CATALOG.items():
-        tr = (
-            nasa
-            if name == "nasa"
-            else traces.load_catalog_trace(name, mirror=mirror, cache=module_cache)
-        )
+        tr = nasa if name == "nasa" else load_catalog_trace(name, mirror=mirror, cache=module_cache)
         assert tr.name == name
         assert tr.interval_s == entry.resolution_s
         first, last = entry.span.split(" .. ")
@@ -355,7 +354,7 @@ def test_stale_parsed_cache_is_rebuilt(mirror: Path, tmp_path: Path) -> None:
         sha256=np.str_("0" * 64),
         version=np.int64(1),
     )
-    elb = traces.load_catalog_trace("aws-elb", mirror=mirror, cache=tmp_path)
+    elb = load_catalog_trace("aws-elb", mirror=mirror, cache=tmp_path)
     assert len(elb) == 4040
     with np.load(tmp_path / "aws-elb.npz") as z:
         assert str(z["sha256"]) == CATALOG["aws-elb"].sha256
@@ -364,11 +363,11 @@ def test_stale_parsed_cache_is_rebuilt(mirror: Path, tmp_path: Path) -> None:
 @pytest.mark.parametrize("keep", [0, 1000, "half"])
 def test_truncated_parsed_cache_is_rebuilt(mirror: Path, tmp_path: Path, keep) -> None:
     """An interrupted write leaves a cut .npz (zipfile.BadZipFile): parse again, rewrite."""
-    first = traces.load_catalog_trace("aws-elb", mirror=mirror, cache=tmp_path)
+    first = load_catalog_trace("aws-elb", mirror=mirror, cache=tmp_path)
     npz = tmp_path / "aws-elb.npz"
     data = npz.read_bytes()
     npz.write_bytes(data[: len(data) // 2 if keep == "half" else keep])
-    again = traces.load_catalog_trace("aws-elb", mirror=mirror, cache=tmp_path)
+    again = load_catalog_trace("aws-elb", mirror=mirror, cache=tmp_path)
     np.testing.assert_array_equal(again.counts, first.counts)
     assert npz.read_bytes() == data  # rewritten whole
     assert not list(tmp_path.glob(".*.part"))  # no temporary file left
@@ -377,8 +376,8 @@ def test_truncated_parsed_cache_is_rebuilt(mirror: Path, tmp_path: Path, keep) -
 def test_cache_files_are_written_atomically(mirror: Path, tmp_path: Path, monkeypatch) -> None:
     """Downloads and the parsed cache go to a temporary file in the cache folder, then
     os.replace: the final name never holds a partial file."""
-    import sim.trace_fetch
-    import sim.trace_parse
+    import sim.traces.fetch
+    import sim.traces.parse
 
     replaced: list[tuple[Path, Path]] = []
     real_replace = os.replace
@@ -388,9 +387,9 @@ def test_cache_files_are_written_atomically(mirror: Path, tmp_path: Path, monkey
         assert not Path(dst).exists() or Path(dst).stat().st_size > 0
         real_replace(src, dst)
 
-    monkeypatch.setattr(sim.trace_fetch.os, "replace", spy)
-    monkeypatch.setattr(sim.trace_parse.os, "replace", spy)
-    traces.load_catalog_trace("aws-elb", mirror=mirror, cache=tmp_path)
+    monkeypatch.setattr(sim.traces.fetch.os, "replace", spy)
+    monkeypatch.setattr(sim.traces.parse.os, "replace", spy)
+    load_catalog_trace("aws-elb", mirror=mirror, cache=tmp_path)
     targets = {dst.name for _, dst in replaced}
     assert {CATALOG["aws-elb"].filename, "aws-elb.npz"} <= targets
     for src, dst in replaced:
@@ -398,9 +397,9 @@ def test_cache_files_are_written_atomically(mirror: Path, tmp_path: Path, monkey
 
 
 def test_load_trace_catalog_name_and_path(mirror: Path, module_cache: Path, tmp_path: Path):
-    assert traces.load_trace("aws-elb", mirror=mirror, cache=module_cache).name == "aws-elb"
+    assert load_trace("aws-elb", mirror=mirror, cache=module_cache).name == "aws-elb"
     _write(tmp_path, "timestamp,value\n2024-01-01 00:00:00,1\n2024-01-01 00:01:00,2\n")
-    tr = traces.load_trace("load.csv", base_dir=tmp_path)
+    tr = load_trace("load.csv", base_dir=tmp_path)
     assert tr.name == "load" and tr.interval_s == 60.0
 
 
@@ -418,7 +417,7 @@ def test_csv_gap_becomes_nan_and_resolution_inferred(tmp_path: Path) -> None:
         "2024-01-01 00:20:00,30\n"  # 00:10 and 00:15 missing
         "2024-01-01 00:25:00,40.5\n",
     )
-    tr = traces.read_csv_trace(path)
+    tr = read_csv_trace(path)
     assert tr.interval_s == 300.0
     assert tr.start == np.datetime64("2024-01-01T00:00:00")
     np.testing.assert_array_equal(tr.counts, [10, 20, np.nan, np.nan, 30, 40.5])
@@ -429,7 +428,7 @@ def test_csv_gap_becomes_nan_and_resolution_inferred(tmp_path: Path) -> None:
 
 def test_csv_epoch_seconds_and_column_inference(tmp_path: Path) -> None:
     path = _write(tmp_path, "host,Time,rps\na,1700000000,1\na,1700000060,2\na,1700000180,4\n")
-    tr = traces.read_csv_trace(path, name="epoch")
+    tr = read_csv_trace(path, name="epoch")
     assert tr.name == "epoch"
     assert tr.start == np.datetime64(1_700_000_000, "s")
     assert tr.interval_s == 60.0
@@ -444,7 +443,7 @@ def test_csv_unusual_column_names_are_refused_unless_named(tmp_path: Path) -> No
     msg = _error(path, time_column="when")
     assert "no count column" in msg and "'when', 'foo', 'bar'" in msg
     assert "value_column" in msg
-    tr = traces.read_csv_trace(path, time_column="when", value_column="bar")
+    tr = read_csv_trace(path, time_column="when", value_column="bar")
     np.testing.assert_array_equal(tr.counts, [9, 8])
     assert tr.interval_s == 10.0
 
@@ -452,7 +451,7 @@ def test_csv_unusual_column_names_are_refused_unless_named(tmp_path: Path) -> No
 def test_csv_blank_lines_keep_line_numbers(tmp_path: Path) -> None:
     path = _write(tmp_path, "timestamp,value\n\n2024-01-01 00:00:00,1\n2024-01-01 00:01:00,-1\n\n")
     with pytest.raises(TraceError, match=r"line 4: negative value"):
-        traces.read_csv_trace(path)
+        read_csv_trace(path)
 
 
 # ---------------------------------------------------------------------------------------
@@ -464,7 +463,7 @@ GOOD_ROWS = "2024-01-01 00:00:00,1\n2024-01-01 00:01:00,2\n"
 
 def _error(path: Path, **kwargs) -> str:
     with pytest.raises(TraceError) as err:
-        traces.read_csv_trace(path, **kwargs)
+        read_csv_trace(path, **kwargs)
     msg = str(err.value)
     assert str(path) in msg
     return msg
@@ -546,5 +545,5 @@ def test_csv_off_grid_row(tmp_path: Path) -> None:
     )
     msg = _error(path)
     assert "line 5" in msg and "not on the 60 s grid" in msg
-    tr = traces.read_csv_trace(path, snap=True)  # nearest slot instead
+    tr = read_csv_trace(path, snap=True)  # nearest slot instead
     np.testing.assert_array_equal(tr.counts, [1, 2, 3, 4])

@@ -10,17 +10,11 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from pydantic import ValidationError
 
-from sim.traces import Trace
-from sim.traffic import (
-    FlashCrowd,
-    SyntheticTraffic,
-    TrafficConfig,
-    arrivals,
-    build_rate,
-    parse_duration,
-    synthetic_rate,
-    trace_rate,
-)
+from sim.traces.base import Trace
+from sim.traffic.config import FlashCrowd, SyntheticTraffic, TrafficConfig, parse_duration
+from sim.traffic.rates import arrivals, build_rate
+from sim.traffic.replay import trace_rate
+from sim.traffic.synthetic import synthetic_rate
 
 DAY = 86400.0
 

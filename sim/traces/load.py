@@ -13,11 +13,11 @@ Offline machines point :func:`fetch` at a *mirror*: a folder, or an ``http(s)://
 :func:`read_csv_trace` reads any user CSV with a timestamp column and a count column, and
 :func:`load_trace` accepts either a catalog name or a CSV path.
 
-This module is the public face and defines the two loaders; the parts live in
-:mod:`sim.trace_types` (:class:`Trace`, :class:`TraceError`), :mod:`sim.trace_catalog`
-(:class:`CatalogEntry`, :data:`CATALOG`, :func:`catalog_table`), :mod:`sim.trace_fetch`
-(:func:`cache_dir`, :func:`default_mirror`, :func:`fetch`) and :mod:`sim.trace_parse`
-(:func:`read_csv_trace`, the catalog parsers, the parsed-array cache). Import from here.
+This module defines the two loaders; the parts live in
+:mod:`sim.traces.base` (:class:`Trace`, :class:`TraceError`), :mod:`sim.traces.catalog`
+(:class:`CatalogEntry`, :data:`CATALOG`, :func:`catalog_table`), :mod:`sim.traces.fetch`
+(:func:`cache_dir`, :func:`default_mirror`, :func:`fetch`) and :mod:`sim.traces.parse`
+(:func:`read_csv_trace`, the catalog parsers, the parsed-array cache). Import each name from the module that defines it.
 """
 
 from __future__ import annotations
@@ -25,28 +25,10 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-from sim.trace_catalog import CATALOG, CatalogEntry, catalog_entry, catalog_table
-from sim.trace_fetch import CACHE_ENV as CACHE_ENV
-from sim.trace_fetch import MIRROR_ENV as MIRROR_ENV
-from sim.trace_fetch import cache_dir, default_mirror, fetch
-from sim.trace_parse import load_parsed, parse_catalog_file, read_csv_trace, save_parsed
-from sim.trace_types import Trace, TraceError
-
-__all__ = [
-    "CATALOG",
-    "CatalogEntry",
-    "Trace",
-    "TraceError",
-    "cache_dir",
-    "cached_names",
-    "catalog_entry",
-    "catalog_table",
-    "default_mirror",
-    "fetch",
-    "load_catalog_trace",
-    "load_trace",
-    "read_csv_trace",
-]
+from sim.traces.base import Trace, TraceError
+from sim.traces.catalog import CATALOG, catalog_entry
+from sim.traces.fetch import cache_dir, fetch
+from sim.traces.parse import load_parsed, parse_catalog_file, read_csv_trace, save_parsed
 
 
 def cached_names(cache: Path | None = None) -> set[str]:

@@ -4,7 +4,7 @@ The rate is ``base_rps`` shaped by a daily sine, a weekday/weekend pattern, a co
 correlated multiplicative log-normal noise (a per-minute AR(1), :func:`_lognormal_noise`) and
 flash crowds (linear ramp, exponential decay, :func:`_flash_shape`); the formula and the
 defaults are documented on :class:`SyntheticTraffic`. Randomness comes only from the
-generator passed in. Callers import :func:`synthetic_rate` from :mod:`sim.traffic`.
+generator passed in. Callers import :func:`synthetic_rate` from :mod:`sim.traffic.rates`.
 """
 
 from __future__ import annotations
@@ -14,8 +14,8 @@ import math
 import numpy as np
 from scipy.signal import lfilter
 
-from sim.traffic_config import SECONDS_PER_DAY, FlashCrowd, SyntheticTraffic
-from sim.traffic_ticks import n_ticks
+from sim.traffic.config import SECONDS_PER_DAY, FlashCrowd, SyntheticTraffic
+from sim.traffic.ticks import n_ticks
 
 __all__ = ["synthetic_rate"]
 

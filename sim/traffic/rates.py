@@ -15,10 +15,11 @@ Tick convention: tick ``i`` covers ``[i * tick_s, (i + 1) * tick_s)`` seconds fr
 start, and the number of ticks is ``ceil(duration_s / tick_s)`` (a relative tolerance of 1e-9
 keeps e.g. ``86400 / 0.1`` from gaining a tick through rounding).
 
-This module is the public face and defines :func:`arrivals` and :func:`build_rate`; the parts
-live in :mod:`sim.traffic_config` (:func:`parse_duration`, :data:`Duration` and the models),
-:mod:`sim.traffic_ticks` (:func:`n_ticks`, rescaling), :mod:`sim.traffic_synthetic`
-(:func:`synthetic_rate`) and :mod:`sim.traffic_replay` (:func:`trace_rate`). Import from here.
+This module defines :func:`arrivals` and :func:`build_rate`; the parts
+live in :mod:`sim.traffic.config` (:func:`parse_duration`, :data:`Duration` and the models),
+:mod:`sim.traffic.ticks` (:func:`n_ticks`, rescaling), :mod:`sim.traffic.synthetic`
+(:func:`synthetic_rate`) and :mod:`sim.traffic.replay` (:func:`trace_rate`). Import each name
+from the module that defines it.
 """
 
 from __future__ import annotations
@@ -29,35 +30,17 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
-from sim.traffic_config import SECONDS_PER_DAY as SECONDS_PER_DAY
-from sim.traffic_config import (
-    Duration,
-    FlashCrowd,
-    SyntheticTraffic,
+from sim.traffic.config import (
     TrafficConfig,
-    parse_duration,
 )
-from sim.traffic_replay import trace_rate
-from sim.traffic_synthetic import synthetic_rate
-from sim.traffic_ticks import n_ticks, rescale_rate
+from sim.traffic.replay import trace_rate
+from sim.traffic.synthetic import synthetic_rate
+from sim.traffic.ticks import rescale_rate
 
 if TYPE_CHECKING:
     from collections.abc import Callable
 
-    from sim.traces import Trace
-
-__all__ = [
-    "Duration",
-    "FlashCrowd",
-    "SyntheticTraffic",
-    "TrafficConfig",
-    "arrivals",
-    "build_rate",
-    "n_ticks",
-    "parse_duration",
-    "synthetic_rate",
-    "trace_rate",
-]
+    from sim.traces.base import Trace
 
 
 def arrivals(
@@ -113,11 +96,12 @@ def build_rate(
     if trace_loader is not None:
         trace = trace_loader(cfg.trace, base_dir)
     elif cfg.time_column is None and cfg.value_column is None:
-        from sim.traces import load_trace
+        from sim.traces.load import load_trace
 
         trace = load_trace(cfg.trace, base_dir=None if base_dir is None else Path(base_dir))
     else:
-        from sim.traces import CATALOG, read_csv_trace
+        from sim.traces.catalog import CATALOG
+        from sim.traces.parse import read_csv_trace
 
         if cfg.trace in CATALOG:
             raise ValueError(

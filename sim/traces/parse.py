@@ -21,8 +21,8 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from sim.trace_catalog import CatalogEntry
-from sim.trace_types import Trace, TraceError
+from sim.traces.base import Trace, TraceError
+from sim.traces.catalog import CatalogEntry
 
 __all__ = ["load_parsed", "parse_catalog_file", "read_csv_trace", "save_parsed"]
 

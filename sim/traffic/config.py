@@ -5,8 +5,8 @@
 whole section, :class:`SyntheticTraffic` its synthetic generator and :class:`FlashCrowd` one
 flash crowd; the defaults, and where they come from, are documented on each model.
 
-The models are shared by the rate generators (:mod:`sim.traffic_synthetic`,
-:mod:`sim.traffic_replay`) and re-exported by :mod:`sim.traffic`, which is where callers
+The models are shared by the rate generators (:mod:`sim.traffic.synthetic`,
+:mod:`sim.traffic.replay`) and re-exported by :mod:`sim.traffic.rates`, which is where callers
 import them from.
 """
 

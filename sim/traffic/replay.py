@@ -5,8 +5,8 @@ are summed to ``TrafficConfig.resolution`` (:func:`_aggregate`, NaN-aware), miss
 filled per ``gap_policy`` (:func:`_fill_gaps`), counts become a rate that is expanded to ticks
 (``"step"``: exact tick averages; ``"linear"``: between bin centres), and the result is
 rescaled to ``peak_rps`` / ``mean_rps`` and multiplied by ``scale``. Loading the trace is
-the caller's business (:func:`sim.traffic.build_rate`); this module never imports
-:mod:`sim.traces` at run time. Callers import :func:`trace_rate` from :mod:`sim.traffic`.
+the caller's business (:func:`sim.traffic.rates.build_rate`); this module never imports
+:mod:`sim.traces.load` at run time. Callers import :func:`trace_rate` from :mod:`sim.traffic.rates`.
 """
 
 from __future__ import annotations
@@ -16,11 +16,11 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
-from sim.traffic_config import TrafficConfig
-from sim.traffic_ticks import n_ticks, rescale_rate
+from sim.traffic.config import TrafficConfig
+from sim.traffic.ticks import n_ticks, rescale_rate
 
 if TYPE_CHECKING:
-    from sim.traces import Trace
+    from sim.traces.base import Trace
 
 __all__ = ["trace_rate"]
 

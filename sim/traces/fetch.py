@@ -24,8 +24,8 @@ from typing import BinaryIO
 
 from tqdm import tqdm
 
-from sim.trace_catalog import catalog_entry
-from sim.trace_types import TraceError
+from sim.traces.base import TraceError
+from sim.traces.catalog import catalog_entry
 
 __all__ = ["CACHE_ENV", "MIRROR_ENV", "cache_dir", "default_mirror", "fetch"]
 

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from sim.trace_types import TraceError
+from sim.traces.base import TraceError
 
 __all__ = ["CATALOG", "CatalogEntry", "catalog_entry", "catalog_table"]
 

@@ -1,7 +1,7 @@
 """The trace value type, :class:`Trace` (counts on a regular time grid), and :class:`TraceError`.
 
-Both are shared by the trace modules (:mod:`sim.trace_catalog`, :mod:`sim.trace_fetch`,
-:mod:`sim.trace_parse`) and re-exported by :mod:`sim.traces`, which is where callers import
+Both are shared by the trace modules (:mod:`sim.traces.catalog`, :mod:`sim.traces.fetch`,
+:mod:`sim.traces.parse`) and re-exported by :mod:`sim.traces.load`, which is where callers import
 them from.
 """
 
