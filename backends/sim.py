@@ -116,9 +116,18 @@ class SimBackend:
             memory=svc.memory,
             capacity_rps=svc.capacity_rps,
             metrics=sim.store.history(visible),
-            deployment=DeploymentState(in_progress=False, revision=1),
+            deployment=self._deployment(),
             future_load=future,
         )
+
+    def _deployment(self) -> DeploymentState:
+        """In progress while a revision other than the primary one has active tasks."""
+        scheduler = self.sim.scheduler
+        primary = scheduler.revision
+        others = bool(scheduler.task_sets) and any(
+            t.active and t.revision != primary for t in scheduler.tasks
+        )
+        return DeploymentState(in_progress=others, revision=primary)
 
     @property
     def desired(self) -> int:

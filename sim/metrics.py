@@ -116,6 +116,8 @@ class MetricStore:
         table: MMkTable,
         rho_slo: float,
         ticks: dict[str, np.ndarray],
+        *,
+        static_inputs: bool = True,
     ) -> None:
         self.n_periods = n_periods
         self.period_s = period_s
@@ -129,9 +131,13 @@ class MetricStore:
         self.columns = {
             name: np.full(n_periods, np.nan) for name in (*METRIC_NAMES, *EXTRA_COLUMNS)
         }
-        # Prefix sums of the inputs known up front: a period's sum is one subtraction.
-        self._cum_arrivals = np.concatenate(([0.0], np.cumsum(ticks["arrivals"])))
-        self._cum_rate = np.concatenate(([0.0], np.cumsum(ticks["rate"])))
+        # Prefix sums of the inputs known up front: a period's sum is one subtraction. A
+        # target group's arrivals are written as the run goes (``static_inputs=False``,
+        # sim/service.py): its sums are taken from the ticks themselves.
+        self.static_inputs = static_inputs
+        if static_inputs:
+            self._cum_arrivals = np.concatenate(([0.0], np.cumsum(ticks["arrivals"])))
+            self._cum_rate = np.concatenate(([0.0], np.cumsum(ticks["rate"])))
         self.done = 0
         self.latency_done = 0
 
@@ -161,8 +167,12 @@ class MetricStore:
             def per(x: np.ndarray) -> np.ndarray:
                 return np.add.reduceat(x[t0:t1], starts)
 
-        arrivals = np.diff(self._cum_arrivals[edges])
-        rate = np.diff(self._cum_rate[edges]) / width
+        if self.static_inputs:
+            arrivals = np.diff(self._cum_arrivals[edges])
+            rate = np.diff(self._cum_rate[edges]) / width
+        else:
+            arrivals = per(t["arrivals"])
+            rate = per(t["rate"]) / width
         served = per(t["served"])
         failed = per(t["failed"])
         work = served + per(t["late"]) if "late" in t else served  # late ones used CPU too
@@ -199,8 +209,12 @@ class MetricStore:
         t0 = i * self.tpp
         t1 = t0 + self.tpp
         width = float(self.tpp)
-        arrivals = float(self._cum_arrivals[t1] - self._cum_arrivals[t0])
-        rate = float(self._cum_rate[t1] - self._cum_rate[t0]) / width
+        if self.static_inputs:
+            arrivals = float(self._cum_arrivals[t1] - self._cum_arrivals[t0])
+            rate = float(self._cum_rate[t1] - self._cum_rate[t0]) / width
+        else:
+            arrivals = float(t["arrivals"][t0:t1].sum())
+            rate = float(t["rate"][t0:t1].sum()) / width
         served = float(t["served"][t0:t1].sum())
         failed = float(t["failed"][t0:t1].sum())
         serving = float(t["n_serving"][t0:t1].sum())

@@ -15,6 +15,11 @@ the fewest active tasks of the service and stops from the AZ with the most; hono
 limits (500 per minute per service; account token bucket, burst 100, 20 per second, one
 bucket each for on-demand and Spot), the optional vCPU quota and the capacity provider
 strategy (base, then weight); replaces failed tasks; rebalances AZs after a recovery.
+
+Revisions: the desired count applies to the *primary* revision (``revision``); another
+revision started by a deployment keeps a count of its own (``task_sets``, as an ECS task set
+has its own scale), set by sim/service.py. AZ spread and capacity providers count every task
+of the service, whatever its revision; scale-in of the desired count stops primary tasks only.
 """
 
 from __future__ import annotations
@@ -109,7 +114,7 @@ class Scheduler:
         vcpu_quota: float | None,
         retry: float,
         rebalancing: bool,
-        launch: Callable[[str, str, bool], Task],
+        launch: Callable[[str, str, bool, int], Task],
         stop: Callable[[Task, str], None],
         log: Callable[[str, str], None],
     ) -> None:
@@ -127,6 +132,10 @@ class Scheduler:
         self._log = log
         self.tasks: list[Task] = []  # every task not yet STOPPED
         self.desired = 0
+        #: The revision the desired count applies to (new tasks launch with it).
+        self.revision = 1
+        #: Other revisions' task counts (task sets of a deployment), by revision.
+        self.task_sets: dict[int, int] = {}
         self.az_down: set[str] = set()
         self.spot_available = True
         self.recent_launches: deque[float] = deque()
@@ -155,6 +164,23 @@ class Scheduler:
         self.desired = max(0, int(n))
         self.reconcile()
 
+    def set_task_set(self, revision: int, n: int) -> None:
+        """Keep ``n`` tasks of a non-primary ``revision``."""
+        if revision == self.revision:
+            raise ValueError(f"revision {revision} is the primary one: set the desired count")
+        self.task_sets[revision] = max(0, int(n))
+        self.reconcile()
+
+    def promote(self, revision: int) -> None:
+        """Make ``revision`` primary; the old primary keeps its active tasks as a task set."""
+        if revision == self.revision:
+            return
+        old = self.revision
+        self.task_sets[old] = sum(1 for t in self.tasks if t.active and t.revision == old)
+        self.task_sets.pop(revision, None)
+        self.revision = revision
+        self.reconcile()
+
     def task_stopped(self, task: Task) -> None:
         if task in self.tasks:
             self.tasks.remove(task)
@@ -180,12 +206,16 @@ class Scheduler:
 
     # -- the loop ----------------------------------------------------------------------
     def reconcile(self) -> None:
-        """Launch or stop tasks until active == desired (+ tasks started to rebalance)."""
-        active = self.active()
+        """Launch or stop tasks until active == desired (+ tasks started to rebalance), and
+        each task set at its count."""
+        if self.task_sets and self._reconcile_task_sets():
+            return
+        rev = self.revision
+        active = [t for t in self.tasks if t.active and t.revision == rev]
         surplus = len(active) - self.desired - self.rebalance_in_flight
         if surplus > 0:
             for _ in range(len(active)):
-                if len(self.active()) <= self.desired + self.rebalance_in_flight:
+                if self._n_primary() <= self.desired + self.rebalance_in_flight:
                     break
                 picked = self._pick_for_scale_in(1)
                 if not picked:
@@ -216,6 +246,29 @@ class Scheduler:
         if self.rebalancing:
             self._rebalance()
 
+    def _n_primary(self) -> int:
+        rev = self.revision
+        return sum(1 for t in self.tasks if t.active and t.revision == rev)
+
+    def _reconcile_task_sets(self) -> bool:
+        """Bring each task set to its count; True when a launch is blocked (retry later)."""
+        for rev, n in self.task_sets.items():
+            mine = [t for t in self.tasks if t.active and t.revision == rev]
+            if len(mine) > n:
+                mine.sort(key=lambda t: (not t.serving, t.launched_at, t.id), reverse=True)
+                for task in mine[: len(mine) - n]:
+                    self._stop(task, f"task set of revision {rev} scaled in")
+                continue
+            for provider in self._plan_providers(n - len(mine)):
+                if provider == "FARGATE_SPOT" and not self.spot_available:
+                    self._schedule_retry(Blocked(BLOCK_NO_SPOT, provider))
+                    return True
+                blocked = self._try_launch(rebalance=False, provider=provider, revision=rev)
+                if blocked is not None:
+                    self._schedule_retry(blocked)
+                    return True
+        return False
+
     def _rebalance(self) -> None:
         """AZ rebalancing: start a task in the emptiest up AZ; once it is healthy, reconcile
         stops one in the fullest (ECS service rebalancing, see the module docstring)."""
@@ -234,7 +287,9 @@ class Scheduler:
         if blocked is not None:
             self._schedule_retry(blocked)
 
-    def _try_launch(self, rebalance: bool, provider: str, az: str | None = None) -> Blocked | None:
+    def _try_launch(
+        self, rebalance: bool, provider: str, az: str | None = None, revision: int | None = None
+    ) -> Blocked | None:
         """Launch one task on ``provider``; return None on success, else why it is blocked."""
         now = self.env.now
         up = [a for a in self.azs if a not in self.az_down]
@@ -253,7 +308,8 @@ class Scheduler:
         if az is None:
             az = self.pick_az()
         self.recent_launches.append(now)
-        task = self._launch(az, provider, rebalance)
+        rev = self.revision if revision is None else revision
+        task = self._launch(az, provider, rebalance, rev)
         self.tasks.append(task)
         self.blocked_reason = ""
         return None
@@ -267,7 +323,7 @@ class Scheduler:
     def place_warm(self, n: int) -> None:
         """Place ``n`` tasks present at time 0 (warm start): same spread, no launch limits."""
         for provider in self._plan_providers(n):
-            self.tasks.append(self._launch(self.pick_az(), provider, False))
+            self.tasks.append(self._launch(self.pick_az(), provider, False, self.revision))
 
     def _plan_providers(self, n: int) -> list[str]:
         """The capacity providers of the next ``n`` launches: ``base`` first, then the share
@@ -308,7 +364,10 @@ class Scheduler:
         """Stop ``k`` tasks: each from the AZ with the most active tasks; within it the
         ones not yet serving first, then the newest (a model choice: ECS documents only the
         AZ rule)."""
-        by = self.active_by_az()
+        by = {az: [] for az in self.azs}
+        for t in self.tasks:
+            if t.active and t.revision == self.revision:
+                by[t.az].append(t)
         chosen = []
         for _ in range(k):
             az = max(self.azs, key=lambda a: (len(by[a]), -self.azs.index(a)))

@@ -31,7 +31,7 @@ from sim.metrics import (
 from sim.queueing import MMkTable
 from sim.scenario import Scenario
 from sim.scheduler import Scheduler
-from sim.serving import FluidServer, LateRequests
+from sim.service import Service
 from sim.traffic.rates import arrivals as draw_arrivals
 from sim.traffic.rates import build_rate
 
@@ -153,6 +153,8 @@ class RunResult:
     summary: dict[str, Any]
     scenario: Scenario | None = field(default=None, repr=False)
     decisions: pd.DataFrame = field(default_factory=_no_decisions)
+    #: One row per (period, target group): the ALB metrics by target group (sim/service.py).
+    target_groups: pd.DataFrame | None = None
 
     def write(self, out: str | Path) -> Path:
         """Write metrics.parquet, events.parquet, decisions.parquet and summary.json into
@@ -162,6 +164,8 @@ class RunResult:
         self.metrics.to_parquet(out / "metrics.parquet", index=False)
         self.events.to_parquet(out / "events.parquet", index=False)
         self.decisions.to_parquet(out / "decisions.parquet", index=False)
+        if self.target_groups is not None:
+            self.target_groups.to_parquet(out / "target_groups.parquet", index=False)
         (out / "summary.json").write_text(json.dumps(self.summary, indent=2) + "\n")
         return out
 
@@ -198,12 +202,20 @@ class Simulation:
         self.model = serving_model(sc)
         self.table = MMkTable(self.model.workers, rho_max=RHO_CAP)
         self.rho_slo = slo_utilisation(sc)
-        late = LateRequests(self.table, rate, svc.capacity_rps, svc.request_timeout)
-        self.fluid = FluidServer(
-            self.arrivals, run.tick, svc.capacity_rps, svc.request_timeout, late=late
-        )
         self.tpp = int(round(run.metrics_period / run.tick))
         n_periods = math.ceil(self.n_ticks / self.tpp)
+        # The target groups (one per revision) and the load balancer's split: sim/service.py.
+        self.service = Service(
+            self.arrivals,
+            rate,
+            self.model,
+            self.table,
+            periods=(n_periods, float(run.metrics_period), self.tpp),
+            rho_slo=self.rho_slo,
+            now_tick=lambda: self.tick_of(self.env.now),
+            log=self.log,
+        )
+        self.service.on_split = self._rewire_store
         self.running = _Steps(self.n_ticks)
         self.pending = _Steps(self.n_ticks)
         self.desired_steps = _Steps(self.n_ticks)
@@ -212,9 +224,8 @@ class Simulation:
         self.reporting = _Steps(self.n_ticks)
         # Billed tasks (image pull started, not yet STOPPED), integrated exactly per tick.
         self.billed = _Integral(self.n_ticks, run.tick)
-        # Target (application) 5xx: always zero until the releases work adds bad releases;
-        # the column exists so that canary analysis reads it under its CloudWatch name.
-        self.target_5xx = np.zeros(self.n_ticks)
+        # Service-level metrics (ECS per service; ALB columns over all target groups).
+        self._ticks = self._tick_arrays()
         self.store = MetricStore(
             n_periods,
             float(run.metrics_period),
@@ -222,7 +233,7 @@ class Simulation:
             self.model,
             self.table,
             self.rho_slo,
-            self._tick_arrays(),
+            self._ticks,
         )
         self.min_tasks, self.max_tasks = svc.min_tasks, svc.max_tasks
         self.times = lc.LifecycleTimes(
@@ -240,7 +251,6 @@ class Simulation:
         self._decisions: list[tuple] = []
         self._next_id = 0
         self._warm = False
-        self.n_serving = 0
         self.n_running = 0
         self.n_pending = 0
         self.n_reporting = 0
@@ -265,6 +275,7 @@ class Simulation:
             stop=self._stop,
             log=self.log,
         )
+        self.service.scheduler = self.scheduler
         self.faults = Faults(
             self.env,
             sc.faults,
@@ -289,6 +300,21 @@ class Simulation:
     def now(self) -> float:
         return self.env.now
 
+    @property
+    def fluid(self):
+        """The service-level tick arrays (arrivals, served, failed, late, backlog,
+        n_serving): the one target group's fluid server, or their sum (sim/service.py)."""
+        return self.service.fleet
+
+    @property
+    def n_serving(self) -> int:
+        """Healthy (serving) tasks of the service, every revision."""
+        return self.service.n_serving
+
+    @property
+    def target_5xx(self) -> np.ndarray:
+        return self.service.target_5xx
+
     def tick_of(self, t: float) -> int:
         return min(self.n_ticks, int(math.floor(t / self.tick + 1e-9)))
 
@@ -302,12 +328,12 @@ class Simulation:
             )
 
     # -- scheduler callbacks ------------------------------------------------------------
-    def _launch(self, az: str, provider: str, rebalance: bool) -> lc.Task:
+    def _launch(self, az: str, provider: str, rebalance: bool, revision: int) -> lc.Task:
         task = lc.Task(
             id=self._next_id,
             az=az,
             provider=provider,
-            revision=1,
+            revision=revision,
             launched_at=self.env.now,
             rebalance=rebalance,
         )
@@ -362,12 +388,8 @@ class Simulation:
     def set_serving(self, task: lc.Task, serving: bool, reason: str) -> None:
         if task.serving == serving:
             return
-        tick = self.tick_of(self.env.now)
-        if not serving and self.n_serving > 0 and task.crashed:
-            self.fluid.lose_inflight(1.0 / self.n_serving, tick)
+        self.service.set_serving(task.revision, serving, task.crashed)
         task.serving = serving
-        self.n_serving += 1 if serving else -1
-        self.fluid.set_serving(self.n_serving, tick)
         self.log(lc.HEALTHY if serving else lc.DEREGISTERED, reason, task)
         if serving:
             self.scheduler.task_healthy(task)
@@ -423,13 +445,22 @@ class Simulation:
     def sync(self) -> None:
         """Bring the fluid, counters and metric periods up to the current tick."""
         tick = self.tick_of(self.env.now)
-        self.fluid.advance(tick)
+        self.service.advance(tick)
         for steps in (self.running, self.pending, self.desired_steps, self.reporting):
             steps.fill(tick)
         done = self.fluid.pos // self.tpp
         if done > self.store.done:  # the billed integral is read only for whole periods
             self.billed.fill(done * self.tpp * self.tick)
         self.store.fill(done)
+        if self.service.split:
+            self.service.fill(done)
+
+    def _rewire_store(self) -> None:
+        """A second revision started: the service's ALB columns now read the sums over
+        target groups (sim/service.py, Fleet) from the tick they start."""
+        fleet = self.service.fleet
+        for name in ("served", "failed", "late", "backlog", "n_serving", "target_5xx"):
+            self._ticks[name] = getattr(fleet, name)
 
     def _tick_arrays(self) -> dict[str, np.ndarray]:
         """The per-tick arrays the metric store reads (shared, not copied)."""
@@ -469,12 +500,13 @@ class Simulation:
 
     def finish(self) -> RunResult:
         end = self.scenario.run.duration
-        self.fluid.close()
+        self.service.close()
         for steps in (self.running, self.pending, self.desired_steps, self.reporting):
             steps.fill(self.n_ticks)
         self.billed.fill(end)
         self.store.fill(self.store.n_periods)
         self.store.ensure_latency(self.store.n_periods)
+        self.service.fill(self.store.n_periods)
         for task in self.all_tasks:
             if task.billing_start is not None:
                 self._bill(task, end, minimum=False)
@@ -484,6 +516,7 @@ class Simulation:
             self._summary(),
             self.scenario,
             decisions=self._decisions_frame(),
+            target_groups=self.service.target_groups_frame(self.store),
         )
 
     def _metrics_frame(self) -> pd.DataFrame:

@@ -51,8 +51,9 @@ class Task:
     id: int
     az: str
     provider: str
-    #: The task definition revision. Constant (1) until the releases work adds deployments;
-    #: the event log already carries it.
+    #: The task definition revision: the revision of the target group the task registers
+    #: with (sim/service.py). The initial tasks and the desired count's tasks have the
+    #: scheduler's primary revision (1 until a deployment promotes another).
     revision: int
     launched_at: float
     state: str = PROVISIONING

@@ -125,6 +125,7 @@ def test_simulate_out_is_whole(tmp_path: Path) -> None:
         "events.parquet",
         "metrics.parquet",
         "summary.json",
+        "target_groups.parquet",
     ]
     assert json.loads((out / "summary.json").read_text()) == json.loads(proc.stdout)
     assert sorted(p.name for p in out.parent.iterdir()) == ["run"]  # no staging left
