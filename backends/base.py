@@ -15,7 +15,8 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import Any, Protocol, runtime_checkable
 
-from policies.base import Decision, Observation, Policy
+from policies.base import Policy
+from policies.contract import Decision, Observation
 
 
 @runtime_checkable

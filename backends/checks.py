@@ -3,7 +3,7 @@
 Like :mod:`policies.checks` for policies: :func:`check_backend` yields named checks, each a
 callable that raises :class:`AssertionError` with a clear message when a backend breaks the
 contract of :mod:`backends.base`: ``observe()`` is the only read and returns a consistent
-:class:`~policies.base.Observation` that shows only published metrics, ``apply()`` is the only
+:class:`~policies.contract.Observation` that shows only published metrics, ``apply()`` is the only
 write and respects the scalable range, the clock drives a controller at the policy's cadence,
 and (where the world allows it) the same inputs give the same observations. A check that does
 not apply to a backend is declared in :data:`KNOWN_EXCEPTIONS` with the reason.
@@ -24,7 +24,7 @@ import numpy as np
 from backends.base import Backend, Clock, Controller
 from backends.base import run as run_controller
 from backends.ecs_checks import ecs_factory
-from policies.base import Decision, Observation
+from policies.contract import Decision, Observation
 
 #: A factory returns a fresh backend and a function that advances its world by some seconds.
 Factory = Callable[[], tuple[Any, Callable[[float], None]]]

@@ -3,7 +3,7 @@
 :class:`EcsBackend` implements :class:`backends.base.Backend`, so the unchanged
 :class:`~backends.base.Controller` runs any policy against a live service on the
 :class:`~backends.base.WallClock`. Policies never see boto3: they get the same
-:class:`~policies.base.Observation` as in simulation, with the same metric names.
+:class:`~policies.contract.Observation` as in simulation, with the same metric names.
 
 observe() reads (AWS API reference):
 
@@ -49,14 +49,8 @@ import numpy as np
 from backends.aws import AwsClients, AwsError, GuardrailError, Request, WriteRateGuard, execute
 from backends.base import Clock, WallClock
 from backends.ecs_validate import check_count, check_range
-from policies.base import (
-    METRIC_NAMES,
-    Decision,
-    DeploymentState,
-    MetricHistory,
-    Observation,
-    clamp,
-)
+from policies.base import clamp
+from policies.contract import METRIC_NAMES, Decision, DeploymentState, MetricHistory, Observation
 
 ECS_NS = "AWS/ECS"
 ALB_NS = "AWS/ApplicationELB"

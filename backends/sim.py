@@ -25,10 +25,11 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 import simpy
 
-from policies.base import Decision, DeploymentState, FutureLoad, Observation
+from policies.contract import Decision, DeploymentState, FutureLoad, Observation
+from sim.simulation import RunResult, Simulation
 
 if TYPE_CHECKING:
-    from sim.simulation import Simulation
+    from sim.scenario import Scenario
 
 
 class SimClock:
@@ -164,3 +165,24 @@ class SimBackend:
         if self._in_flight == 0:
             self._requested = None
         self.sim.set_desired(target, reason)
+
+
+def run_simulation(sim: Simulation, policy: Any = None) -> RunResult:
+    """Run ``sim`` to its scenario's duration under ``policy`` (default: the scenario's
+    ``[autoscaler]``, made by the policy registry): one controller loop drives the policy
+    through a :class:`SimBackend`, and every round is a row of the decisions table."""
+    from backends.base import Controller
+    from backends.base import run as run_controller
+    from policies import registry
+
+    if policy is None:
+        policy = registry.make(sim.scenario.autoscaler.policy, **sim.scenario.autoscaler.params)
+    backend = SimBackend(sim, policy)
+    run_controller(Controller(policy, backend, record=sim.record_decision))
+    sim.env.run(until=sim.scenario.run.duration)
+    return sim.finish()
+
+
+def run_scenario(scenario: Scenario, policy: Any = None, **kwargs: Any) -> RunResult:
+    """Build and run one simulation (``kwargs`` go to :class:`Simulation`)."""
+    return run_simulation(Simulation(scenario, **kwargs), policy)

@@ -16,6 +16,7 @@ import sys
 import time
 import tracemalloc
 
+from backends.sim import run_simulation
 from sim.scenario import scenario_from_dict
 from sim.simulation import Simulation
 
@@ -37,7 +38,7 @@ def one_run(days: float) -> tuple[float, float, dict]:
     t0 = time.perf_counter()
     sim = Simulation(sc)
     t1 = time.perf_counter()
-    result = sim.run()
+    result = run_simulation(sim)
     t2 = time.perf_counter()
     return t1 - t0, t2 - t1, result.summary
 

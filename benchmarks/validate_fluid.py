@@ -20,6 +20,7 @@ import ciw
 import numpy as np
 import pandas as pd
 
+from backends.sim import run_simulation
 from policies.autoscaling.static import StaticPolicy
 from sim.scenario import scenario_from_dict
 from sim.simulation import Simulation
@@ -63,7 +64,7 @@ def fluid(rates: np.ndarray, seed: int) -> np.ndarray:
         }
     )
     rate = np.repeat(rates, 60)
-    result = Simulation(sc, rate=rate).run(StaticPolicy())
+    result = run_simulation(Simulation(sc, rate=rate), StaticPolicy())
     return result.metrics.TargetResponseTime.to_numpy()
 
 

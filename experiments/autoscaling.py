@@ -51,6 +51,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from backends.sim import run_simulation
 from experiments.autoscaling_windows import (
     DAY_S,
     HISTORY_DAYS,
@@ -67,7 +68,8 @@ from experiments.elasticity import elastic_speedup, elasticity_from_metrics, ela
 from experiments.outputs import Interrupted, check_out_dir, staged_output
 from experiments.stats import summarise
 from policies.autoscaling.floor import covered_fraction, floor_for_metrics
-from policies.base import BasePolicy, MetricHistory
+from policies.base import BasePolicy
+from policies.contract import MetricHistory
 
 POLICIES: tuple[str, ...] = (
     "static",
@@ -230,7 +232,7 @@ def run_one(spec: RunSpec) -> dict[str, Any]:
             target = 100.0 * spec.param
         history = history_metrics(hist_rate, tick, target, scenario.service.idle_cpu)
     policy = build_policy(spec.policy, spec.param, floors, history)
-    result = sim.run(policy)
+    result = run_simulation(sim, policy)
     m = result.metrics
     record: dict[str, Any] = {
         "trace": w.trace,

@@ -16,7 +16,7 @@ from typing import Any
 
 import numpy as np
 
-from policies.base import METRIC_NAMES, MetricHistory
+from policies.contract import METRIC_NAMES, MetricHistory
 
 #: Usable spans of each trace (ISO, UTC; no missing data inside) and the peak each window is
 #: rescaled to (requests/s). NASA: the gap (Jul 28 13:32 to Aug 1) and the hurricane outage

@@ -66,9 +66,9 @@ def print_summary(summary: dict[str, object], out: TextIO | None = None) -> None
 def cmd_simulate(args: argparse.Namespace) -> int:
     from contextlib import nullcontext
 
+    from backends.sim import run_scenario
     from experiments.outputs import check_out_dir, staged_output
     from sim.scenario import load_scenario
-    from sim.simulation import run_scenario
 
     _use_mirror(args.mirror)
     if args.out:

@@ -20,9 +20,10 @@ import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
 
+from backends.sim import run_scenario  # noqa: E402
 from experiments.outputs import check_out_dir, staged_output  # noqa: E402
 from sim.scenario import Scenario, load_scenario  # noqa: E402
-from sim.simulation import RunResult, run_scenario  # noqa: E402
+from sim.simulation import RunResult  # noqa: E402
 
 SCENARIO = Path(__file__).parent / "scenarios" / "nasa-day.toml"
 

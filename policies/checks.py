@@ -33,8 +33,8 @@ from typing import Any
 
 import numpy as np
 
-from policies.base import Decision, Observation
 from policies.clock_guard import ClockRead, clock_guards
+from policies.contract import Decision, Observation
 from policies.samples import sample_observations
 
 #: (policy registry name, check name) -> why the check does not apply to that policy.

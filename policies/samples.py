@@ -1,7 +1,7 @@
 """Sample observations for the policy conformance suite: a synthetic service, deterministically.
 
 :func:`sample_observations` turns a seed into a varied, reproducible sequence of
-:class:`~policies.base.Observation` at increasing times, spaced by a policy's own
+:class:`~policies.contract.Observation` at increasing times, spaced by a policy's own
 ``interval_s`` (60 s without a policy). Behind it is a synthetic service (100 requests/s per healthy task) whose
 per-period load follows a daily-like wave with a spike and a stretch with no requests, and
 whose fleet runs from slack (20% utilisation) to overload (120%). The metric history is what
@@ -25,13 +25,7 @@ from typing import Any
 
 import numpy as np
 
-from policies.base import (
-    METRIC_NAMES,
-    DeploymentState,
-    FutureLoad,
-    MetricHistory,
-    Observation,
-)
+from policies.contract import METRIC_NAMES, DeploymentState, FutureLoad, MetricHistory, Observation
 
 #: Parameters of the synthetic service behind :func:`sample_observations`.
 _CAPACITY_RPS = 100.0

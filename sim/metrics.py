@@ -36,7 +36,7 @@ from dataclasses import dataclass
 import numpy as np
 from scipy.optimize import brentq
 
-from policies.base import METRIC_NAMES, MetricHistory
+from policies.contract import METRIC_NAMES, MetricHistory
 from sim.queueing import MMkTable, mixture_quantile, response_quantile
 
 #: Model columns kept beside the CloudWatch ones.

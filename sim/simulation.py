@@ -1,4 +1,8 @@
-"""Wiring: one run of one scenario under one policy.
+"""Wiring: the model of one scenario: traffic, the service and its target groups
+(sim/service.py, where traffic splits between revisions), the scheduler, faults, billing, the
+event log, metrics and the decisions table. A policy drives it through the backend
+(backends/sim.py, ``run_simulation``): this module imports neither backends/ nor the policy
+registry.
 
 The scenario seed spawns one independent generator per random source (DESIGN.md convention
 5): traffic shape, arrivals, start latency, crashes, AZ outages, Spot interruptions, policy,
@@ -482,22 +486,8 @@ class Simulation:
         }
 
     # -- run ----------------------------------------------------------------------------
-    def run(self, policy: Any = None) -> RunResult:
-        """Run to the scenario's duration under ``policy`` (default: the scenario's)."""
-        from backends.base import Controller
-        from backends.base import run as run_controller
-        from backends.sim import SimBackend
-        from policies import registry
-
-        if policy is None:
-            policy = registry.make(
-                self.scenario.autoscaler.policy, **self.scenario.autoscaler.params
-            )
-        backend = SimBackend(self, policy)
-        run_controller(Controller(policy, backend, record=self.record_decision))
-        self.env.run(until=self.scenario.run.duration)
-        return self.finish()
-
+    # The controller loop that drives a policy through this model lives with the backends
+    # (backends/sim.py, run_simulation): the model never imports upward.
     def finish(self) -> RunResult:
         end = self.scenario.run.duration
         self.service.close()
@@ -588,8 +578,3 @@ class Simulation:
             "good_minutes_fraction": float(good.mean()) if len(good) else 1.0,
             "scaling_actions": self.scaling_actions,
         }
-
-
-def run_scenario(scenario: Scenario, policy: Any = None, **kwargs: Any) -> RunResult:
-    """Build and run one simulation."""
-    return Simulation(scenario, **kwargs).run(policy)

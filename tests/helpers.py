@@ -7,7 +7,7 @@ import dataclasses
 import numpy as np
 from numpy.typing import ArrayLike
 
-from policies.base import METRIC_NAMES, DeploymentState, FutureLoad, MetricHistory, Observation
+from policies.contract import METRIC_NAMES, DeploymentState, FutureLoad, MetricHistory, Observation
 from sim.scenario import Scenario, scenario_from_dict
 
 #: Start latency made exact for event-trace tests: 10 s provisioning, an 88 MB image at

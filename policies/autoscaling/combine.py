@@ -67,7 +67,8 @@ import math
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-from policies.base import BasePolicy, Decision, Observation, clamp
+from policies.base import BasePolicy, clamp
+from policies.contract import Decision, Observation
 
 #: AWS's canonical pair: predictive scaling for the forecast, target tracking for the rest.
 DEFAULT_MEMBERS: tuple[dict[str, Any], ...] = (

@@ -26,7 +26,7 @@ from typing import Any
 
 import numpy as np
 
-from policies.base import MetricHistory, Observation
+from policies.contract import MetricHistory, Observation
 
 DAY_S = 86400.0
 WEEK_S = 7 * DAY_S

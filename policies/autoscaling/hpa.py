@@ -81,7 +81,8 @@ import math
 import numbers
 from dataclasses import dataclass
 
-from policies.base import BasePolicy, Decision, Observation
+from policies.base import BasePolicy
+from policies.contract import Decision, Observation
 
 #: Resource metrics the HPA can read from an ECS service's CloudWatch averages.
 HPA_METRICS: tuple[str, ...] = ("CPUUtilization", "MemoryUtilization")

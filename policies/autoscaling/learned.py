@@ -83,7 +83,8 @@ from policies.autoscaling.forecast import (
     predict_trees,
     with_warm_history,
 )
-from policies.base import BasePolicy, Decision, MetricHistory, Observation, clamp
+from policies.base import BasePolicy, clamp
+from policies.contract import Decision, MetricHistory, Observation
 
 MODELS = ("gbr", "linear")
 LABELS = ("peak", "point")

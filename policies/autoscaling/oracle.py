@@ -2,7 +2,7 @@
 
 It is the cost floor for a given SLO that no real policy can beat, so every other policy is
 scored against it. It runs only where the future is known: the simulator's backend fills
-``observation.future_load`` (a :class:`policies.base.FutureLoad`) for a policy that declares
+``observation.future_load`` (a :class:`policies.contract.FutureLoad`) for a policy that declares
 ``requires_future = True``.
 
 The arithmetic, with ``S`` = ``future_load.startup_s`` (the longest launch-to-serving time),
@@ -42,7 +42,8 @@ import math
 import numpy as np
 
 from policies.autoscaling.floor import cost_floor
-from policies.base import BasePolicy, Decision, FutureLoad, Observation, clamp
+from policies.base import BasePolicy, clamp
+from policies.contract import Decision, FutureLoad, Observation
 
 #: Tolerance for ceil() on rate / capacity, so that a rate of exactly n x capacity needs n.
 _EPS = 1e-9

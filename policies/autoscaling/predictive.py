@@ -52,7 +52,8 @@ import math
 import numpy as np
 
 from policies.autoscaling.forecast import with_warm_history
-from policies.base import BasePolicy, Decision, MetricHistory, Observation, clamp
+from policies.base import BasePolicy, clamp
+from policies.contract import Decision, MetricHistory, Observation
 
 HOUR_S = 3600.0
 DAY_HOURS = 24

@@ -10,7 +10,8 @@ from __future__ import annotations
 
 import math
 
-from policies.base import BasePolicy, Decision, Observation, clamp
+from policies.base import BasePolicy, clamp
+from policies.contract import Decision, Observation
 
 
 class ReactivePolicy(BasePolicy):

@@ -51,7 +51,8 @@ from datetime import UTC, date, datetime, time, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from policies.base import BasePolicy, Decision, Observation, clamp
+from policies.base import BasePolicy, clamp
+from policies.contract import Decision, Observation
 
 _MONTH_NAMES = {
     name: i + 1

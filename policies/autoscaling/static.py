@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from policies.base import BasePolicy, Decision, Observation, clamp
+from policies.base import BasePolicy, clamp
+from policies.contract import Decision, Observation
 
 
 class StaticPolicy(BasePolicy):

@@ -74,7 +74,8 @@ from collections.abc import Sequence
 import numpy as np
 
 from policies.autoscaling.target_tracking import fmt, fmt_values
-from policies.base import METRIC_NAMES, BasePolicy, Decision, Observation, clamp
+from policies.base import BasePolicy, clamp
+from policies.contract import METRIC_NAMES, Decision, Observation
 
 ADJUSTMENT_TYPES = ("ChangeInCapacity", "PercentChangeInCapacity", "ExactCapacity")
 STATISTICS = {"Average": "", "Minimum": "_Minimum", "Maximum": "_Maximum"}
@@ -240,7 +241,7 @@ class StepScalingPolicy(BasePolicy):
     Parameters
     ----------
     metric : str, default "CPUUtilization"
-        Alarm metric, a name in :data:`policies.base.METRIC_NAMES` without a statistic suffix.
+        Alarm metric, a name in :data:`policies.contract.METRIC_NAMES` without a statistic suffix.
     statistic : str, default "Average"
         The alarm's per-period statistic across the service's tasks: "Average" (the metric's
         column), "Minimum" or "Maximum" (its ``_Minimum`` / ``_Maximum`` column, which must

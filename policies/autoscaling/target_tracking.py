@@ -95,7 +95,8 @@ import math
 
 import numpy as np
 
-from policies.base import METRIC_NAMES, BasePolicy, Decision, Observation, clamp
+from policies.base import BasePolicy, clamp
+from policies.contract import METRIC_NAMES, Decision, Observation
 
 #: Default target (%) for a utilisation metric: the "CPU utilization of the fleet to stay at
 #: around 50 percent" example of [TT] (see the module docstring).
@@ -154,7 +155,7 @@ class TargetTrackingPolicy(BasePolicy):
     metric : str, default "CPUUtilization"
         The tracked metric: "CPUUtilization" (ECSServiceAverageCPUUtilization),
         "MemoryUtilization", "RequestCountPerTarget" (ALBRequestCountPerTarget, a per-period
-        sum) or any name in :data:`policies.base.METRIC_NAMES` (a custom metric).
+        sum) or any name in :data:`policies.contract.METRIC_NAMES` (a custom metric).
     target : float or None, default None
         Target value of the metric. None means 50 (%) for a utilisation metric (CPU or memory);
         any other metric has no sensible default and needs an explicit target (ValueError).

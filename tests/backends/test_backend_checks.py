@@ -6,7 +6,7 @@ from __future__ import annotations
 import pytest
 
 from backends.checks import BACKENDS, CHECK_NAMES, KNOWN_EXCEPTIONS, check_backend, sim_factory
-from policies.base import Decision
+from policies.contract import Decision
 
 
 @pytest.mark.parametrize("check_name", CHECK_NAMES)

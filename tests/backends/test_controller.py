@@ -8,7 +8,7 @@ from helpers import FAST_START, build, constant_rate, observation
 from backends.base import Backend, Clock, Controller, WallClock, run
 from backends.sim import SimBackend, SimClock
 from policies.autoscaling.reactive import ReactivePolicy
-from policies.base import Decision
+from policies.contract import Decision
 from sim.simulation import Simulation
 
 

@@ -15,7 +15,7 @@ from backends.base import Controller, WallClock
 from backends.ecs import EcsBackend, ServiceRef
 from backends.ecs_checks import VirtualTime, create_service
 from policies.autoscaling.target_tracking import TargetTrackingPolicy
-from policies.base import Decision
+from policies.contract import Decision
 
 
 class Counter:

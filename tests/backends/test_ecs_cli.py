@@ -360,8 +360,8 @@ def test_import_trace_returns_what_was_seeded(svc_lb, moto, tmp_path, capsys):
     t0 = int(trace.start.astype("datetime64[s]").astype(int))
     got = {t0 + 60 * i: float(v) for i, v in enumerate(trace.counts) if v == v}
     assert got == seeded
+    from backends.sim import run_scenario
     from sim.scenario import scenario_from_dict
-    from sim.simulation import run_scenario
 
     sc = scenario_from_dict(
         {

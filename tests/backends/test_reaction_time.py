@@ -17,8 +17,9 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
+from backends.sim import run_simulation
 from policies.autoscaling.target_tracking import TargetTrackingPolicy
-from policies.base import Decision, Observation
+from policies.contract import Decision, Observation
 from sim.scenario import Scenario, scenario_from_dict
 from sim.simulation import Simulation
 
@@ -86,7 +87,7 @@ def reaction(period: int, seed: int, phase: float) -> tuple[float, float]:
     # The alarm is evaluated once per datapoint period (CloudWatch evaluates a 60 s alarm
     # every minute; sub-minute alarms more often). The datapoint counts are the policy's.
     policy = FirstScaleOut(TargetTrackingPolicy(interval=float(period)))
-    result = Simulation(sc, rate=rate).run(policy)
+    result = run_simulation(Simulation(sc, rate=rate), policy)
     events = result.events
     launched = events[(events.event == "PROVISIONING") & (events.time_s >= step)]
     assert policy.trigger is not None, "no scale-out after the step"
@@ -135,7 +136,7 @@ def test_actuation_delay_separates_decision_and_launch() -> None:
         rate = np.full(sc.n_ticks, BASE_RPS)
         rate[600:] = STEP_RPS
         policy = FirstScaleOut(TargetTrackingPolicy())
-        result = Simulation(sc, rate=rate).run(policy)
+        result = run_simulation(Simulation(sc, rate=rate), policy)
         ev = result.events
         first = ev[(ev.event == "PROVISIONING") & (ev.time_s >= 600)].time_s.min()
         assert first == pytest.approx(policy.trigger + delay)
@@ -192,7 +193,7 @@ def test_rounds_fall_at_the_alarm_phase() -> None:
     """With the phase fixed at 0.25 of a 60 s interval the rounds are at 15, 75, 135, ... s."""
     sc = calibrated_scenario("5m", alarm_evaluation_phase=0.25)
     policy = _Rounds()
-    Simulation(sc).run(policy)
+    run_simulation(Simulation(sc), policy)
     assert policy.times == [15.0, 75.0, 135.0, 195.0, 255.0]
 
 
@@ -204,7 +205,7 @@ def test_same_seed_same_reaction_bit_for_bit() -> None:
         sc = calibrated_scenario("20m", seed, metrics_period=20)
         rate = np.full(sc.n_ticks, BASE_RPS)
         rate[400:] = STEP_RPS
-        return Simulation(sc, rate=rate).run(TargetTrackingPolicy(interval=20.0))
+        return run_simulation(Simulation(sc, rate=rate), TargetTrackingPolicy(interval=20.0))
 
     a, b = run(5), run(5)
     assert a.events.equals(b.events)

@@ -8,6 +8,7 @@ import math
 import numpy as np
 import pytest
 
+from backends.sim import run_simulation
 from experiments.elasticity import (
     elastic_speedup,
     elastic_speedup_status,
@@ -237,7 +238,7 @@ def test_from_a_simulated_run() -> None:
         }
     )
     rate = np.full(sc.n_ticks, 300.0)
-    result = Simulation(sc, rate=rate).run(StaticPolicy())
+    result = run_simulation(Simulation(sc, rate=rate), StaticPolicy())
     m = elasticity_from_metrics(result.metrics)
     assert m["duration"] == 30  # minutes
     assert m["timeshare_under"] == 0.0 and m["timeshare_over"] == 1.0

@@ -12,7 +12,7 @@ import numpy as np
 import pytest
 
 from policies import registry
-from policies.base import BasePolicy, Decision, Observation, clamp
+from policies.base import BasePolicy, clamp
 from policies.checks import (
     CHECK_NAMES,
     KNOWN_EXCEPTIONS,
@@ -20,6 +20,7 @@ from policies.checks import (
     run_checks,
     sample_observations,
 )
+from policies.contract import Decision, Observation
 
 
 # -- every registered policy x every check ---------------------------------------------------

@@ -12,10 +12,12 @@ import numpy as np
 import pytest
 from helpers import history, observation, policy_scenario
 
+from backends.sim import run_simulation
 from policies.autoscaling.combine import CombinedPolicy
 from policies.autoscaling.step import StepScalingPolicy
 from policies.autoscaling.target_tracking import TargetTrackingPolicy
-from policies.base import BasePolicy, Decision, Observation
+from policies.base import BasePolicy
+from policies.contract import Decision, Observation
 
 
 class Fixed(BasePolicy):
@@ -229,7 +231,7 @@ def test_combined_pair_in_the_simulator():
     policy = CombinedPolicy(
         [StepScalingPolicy(threshold=70.0), StepScalingPolicy(comparison="less", threshold=30.0)]
     )
-    result = Simulation(sc, rate=rate).run(policy)
+    result = run_simulation(Simulation(sc, rate=rate), policy)
     scale = result.events[result.events.event == "SCALE"]
     ups = scale[scale.reason.str.contains("combined: scale out")]
     downs = scale[scale.reason.str.contains("combined: scale in")]

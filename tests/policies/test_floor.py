@@ -20,6 +20,7 @@ from helpers import policy_scenario
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from backends.sim import run_simulation
 from policies import registry
 from policies.autoscaling.floor import (
     FloorPlan,
@@ -334,7 +335,7 @@ def flash_runs() -> dict:
     runs = {}
     for name in registry.names():
         policy = registry.make("static", count=40) if name == "static" else registry.make(name)
-        runs[name] = Simulation(sc, rate=rate).run(policy)
+        runs[name] = run_simulation(Simulation(sc, rate=rate), policy)
     return {"scenario": sc, "runs": runs}
 
 
@@ -375,7 +376,9 @@ def test_one_floor_covers_runs_with_different_warm_starts(flash_runs) -> None:
     minute's need: one floor with the largest warm start holds for all of them."""
     sc = flash_runs["scenario"]
     big = policy_scenario("6h", arrivals="poisson", initial_tasks=40)
-    static = Simulation(big, rate=_flash_crowd(big.n_ticks)).run(registry.make("static", count=40))
+    static = run_simulation(
+        Simulation(big, rate=_flash_crowd(big.n_ticks)), registry.make("static", count=40)
+    )
     runs = {**flash_runs["runs"], "static warm at 40": static}
     lowest = min(covered_fraction(r.metrics) for r in runs.values())
     floor = floor_for_metrics(static.metrics, sc, good_bar=lowest, initial_tasks=40)

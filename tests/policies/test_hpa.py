@@ -15,6 +15,7 @@ import pytest
 from helpers import history as make_history
 from helpers import observation, policy_scenario
 
+from backends.sim import run_simulation
 from policies.autoscaling.hpa import (
     HpaPolicy,
     PodGroups,
@@ -22,7 +23,7 @@ from policies.autoscaling.hpa import (
     replica_recommendation,
     stabilise,
 )
-from policies.base import MetricHistory, Observation
+from policies.contract import MetricHistory, Observation
 
 
 def history(t: float, values: dict[str, list[float]], period_s: float = 60.0) -> MetricHistory:
@@ -406,7 +407,7 @@ def test_in_the_simulator_hpa_settles_on_target() -> None:
     sc = policy_scenario("2h", "deterministic")
     rate = np.full(sc.n_ticks, 300.0)
     rate[3600:] = 900.0  # a step at 1 h: 18 tasks at 50 %
-    result = Simulation(sc, rate=rate).run(HpaPolicy())
+    result = run_simulation(Simulation(sc, rate=rate), HpaPolicy())
     desired = result.metrics.DesiredTaskCount.to_numpy()
     minutes = result.metrics.time_s.to_numpy() / 60
     # 4 tasks at 75 %: ceil(4 x 1.5) = 6, once; the 2 starting tasks (not ready, 0 %) keep

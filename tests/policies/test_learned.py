@@ -10,6 +10,7 @@ import numpy as np
 import pytest
 from helpers import history, observation, policy_scenario
 
+from backends.sim import run_simulation
 from policies import registry
 from policies.autoscaling.learned import (
     FeatureSpec,
@@ -19,8 +20,9 @@ from policies.autoscaling.learned import (
     predict_trees,
 )
 from policies.autoscaling.reactive import ReactivePolicy
-from policies.base import BasePolicy, Decision, Observation
+from policies.base import BasePolicy
 from policies.checks import run_checks, sample_observations
+from policies.contract import Decision, Observation
 
 HOUR = 3600.0
 DAY = 86400.0
@@ -116,7 +118,7 @@ def test_b_in_the_simulator_every_observation_is_published_history() -> None:
     rate = 300.0 + 200.0 * np.sin(2 * np.pi * t / 5400.0)
     inner = LearnedPolicy(min_history=HOUR, retrain_every=HOUR)
     rec = Recorder(inner)
-    result = Simulation(sc, rate=rate).run(rec)
+    result = run_simulation(Simulation(sc, rate=rate), rec)
     assert len(rec.seen_) == 4 * 60
     delay = sc.run.publication_delay
     for when, end, n in rec.seen_:

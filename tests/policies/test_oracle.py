@@ -9,10 +9,11 @@ import numpy as np
 import pytest
 from helpers import IDEAL_TIMING, observation
 
+from backends.sim import run_simulation
 from policies import registry
 from policies.autoscaling.floor import covered_fraction, floor_for_metrics
 from policies.autoscaling.oracle import OraclePolicy
-from policies.base import FutureLoad, Observation
+from policies.contract import FutureLoad, Observation
 from sim.scenario import scenario_from_dict
 from sim.simulation import Simulation
 
@@ -189,7 +190,7 @@ def test_tasks_are_serving_before_a_step_up() -> None:
     rate[step : step + 1800] = 1500.0
     sim = Simulation(sc, rate=rate)
     needed = math.ceil(1500.0 / (100.0 * sim.rho_slo))
-    result = sim.run(OraclePolicy())
+    result = run_simulation(sim, OraclePolicy())
     m = result.metrics.set_index("time_s")
     # Serving in full when the step minute starts, and for every minute of the step.
     assert _serving_at(result.events, step) >= needed
@@ -220,13 +221,13 @@ def test_oracle_is_never_more_expensive_than_a_policy_meeting_the_same_slo(seed:
     rate = _ramp(sc.n_ticks)
     probe = Simulation(sc, rate=rate)
     peak_tasks = math.ceil(rate.max() / (100.0 * probe.rho_slo))
-    oracle_run = probe.run(OraclePolicy())
+    oracle_run = run_simulation(probe, OraclePolicy())
     oracle = oracle_run.summary
     others = {
-        "static (sized for peak)": Simulation(sc, rate=rate).run(
-            registry.make("static", count=peak_tasks)
+        "static (sized for peak)": run_simulation(
+            Simulation(sc, rate=rate), registry.make("static", count=peak_tasks)
         ),
-        "reactive": Simulation(sc, rate=rate).run(registry.make("reactive")),
+        "reactive": run_simulation(Simulation(sc, rate=rate), registry.make("reactive")),
     }
     # Tolerance: the oracle minimises *serving* capacity, not the bill. Every task it launches
     # bills ~200 s of image pull and health checks before it serves, and every task it stops
@@ -308,8 +309,8 @@ def test_the_plan_oracle_in_the_simulator_is_at_or_above_the_floor() -> None:
     # Three short spikes of 3 minutes: covering each costs a launch and a drain.
     for start in (3000, 7000, 11000):
         rate[start : start + 180] *= 1.8
-    plain = Simulation(sc, rate=rate).run(OraclePolicy())
-    floor99 = Simulation(sc, rate=rate).run(OraclePolicy(good_bar=0.99))
+    plain = run_simulation(Simulation(sc, rate=rate), OraclePolicy())
+    floor99 = run_simulation(Simulation(sc, rate=rate), OraclePolicy(good_bar=0.99))
     for result in (plain, floor99):
         floor = floor_for_metrics(result.metrics, sc, good_bar=covered_fraction(result.metrics))
         assert result.summary["cost_usd"] >= floor["floor_cost_usd"]

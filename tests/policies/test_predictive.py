@@ -11,14 +11,15 @@ import pytest
 from helpers import history as make_history
 from helpers import observation, policy_scenario
 
+from backends.sim import run_simulation
 from policies import registry
 from policies.autoscaling.predictive import (
     PredictiveScalingPolicy,
     hourly_means,
     seasonal_forecast,
 )
-from policies.base import MetricHistory, Observation
 from policies.checks import run_checks, sample_observations
+from policies.contract import MetricHistory, Observation
 
 HOUR = 3600.0
 DAY = 86400.0
@@ -162,7 +163,7 @@ def test_in_the_simulator_scale_out_lands_scheduling_buffer_before_each_hour() -
     sc = policy_scenario("30h", initial_tasks=5)
     rate = sine_rate(np.arange(sc.n_ticks) * sc.run.tick)
     policy = PredictiveScalingPolicy()
-    result = Simulation(sc, rate=rate).run(policy)
+    result = run_simulation(Simulation(sc, rate=rate), policy)
     scale = result.events[result.events.event == "SCALE"]
     assert len(scale) >= 3
     # The first forecast is made once 24 h are published; every later scale-out comes
@@ -273,7 +274,7 @@ def test_holds_a_dynamic_scale_in_at_the_forecast() -> None:
         interval_s = 60.0
 
         def decide(self, observation: Observation):
-            from policies.base import Decision
+            from policies.contract import Decision
 
             return Decision(2, "dynamic: scale in to 2")
 

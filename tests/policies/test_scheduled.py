@@ -15,10 +15,11 @@ import numpy as np
 import pytest
 from helpers import history, observation, policy_scenario
 
+from backends.sim import run_simulation
 from policies.autoscaling.combine import CombinedPolicy
 from policies.autoscaling.scheduled import ScheduledPolicy, parse_action, parse_cron
 from policies.autoscaling.target_tracking import TargetTrackingPolicy
-from policies.base import Observation
+from policies.contract import Observation
 
 
 def obs(t: float, desired: int = 4, lo: int = 1, hi: int = 50) -> Observation:
@@ -421,7 +422,7 @@ def test_in_the_simulator_a_morning_action_scales_out() -> None:
         ],
         start="2026-01-05T07:30:00Z",
     )
-    result = Simulation(sc, rate=np.full(sc.n_ticks, 50.0)).run(policy)
+    result = run_simulation(Simulation(sc, rate=np.full(sc.n_ticks, 50.0)), policy)
     ev = result.events
     ranges = ev[ev.event == "RANGE"]
     assert list(ranges.time_s) == [1800.0, 3600.0]
@@ -498,7 +499,7 @@ def test_in_the_simulator_scheduled_plus_target_tracking_follows_a_spiky_load_do
         a, b = int((h * 3600 + 600) / tick), int((h * 3600 + 1200) / tick)
         rate[a:b] = 1500.0  # :10 to :20, 30 tasks at the 50 % target
     policy = CombinedPolicy([_hourly_floor(3), TargetTrackingPolicy()])
-    result = Simulation(sc, rate=rate).run(policy)
+    result = run_simulation(Simulation(sc, rate=rate), policy)
     m = result.metrics
     desired = m.DesiredTaskCount.to_numpy()
     t = m.time_s.to_numpy()

@@ -17,7 +17,7 @@ from policies.autoscaling.step import (
     percent_change,
     validate_steps,
 )
-from policies.base import Observation
+from policies.contract import Observation
 
 NAN = float("nan")
 ENTRY = "policies.autoscaling.step:StepScalingPolicy"

@@ -14,9 +14,10 @@ import numpy as np
 import pytest
 from helpers import history, observation, policy_scenario
 
+from backends.sim import run_simulation
 from policies import registry
 from policies.autoscaling.target_tracking import TargetTrackingPolicy
-from policies.base import DeploymentState, Observation
+from policies.contract import DeploymentState, Observation
 
 NAN = float("nan")
 ENTRY = "policies.autoscaling.target_tracking:TargetTrackingPolicy"
@@ -336,7 +337,7 @@ def test_reaction_to_a_load_step_happens_when_the_arithmetic_says(period):
     rate = np.full(sc.n_ticks, 190.0)  # 4 tasks x 100 rps: CPU 47.5 %, between 45 and 50
     rate[int(step_at / sc.run.tick) :] = 600.0  # CPU 100 % (capped: 600 > 400 rps)
     policy = TargetTrackingPolicy()
-    result = Simulation(sc, rate=rate).run(policy)
+    result = run_simulation(Simulation(sc, rate=rate), policy)
 
     p = float(sc.run.metrics_period)
     delay = float(sc.run.publication_delay)

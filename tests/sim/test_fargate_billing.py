@@ -6,6 +6,7 @@ from __future__ import annotations
 import pytest
 from helpers import FAST_START, build, constant_rate, exact_health_checks
 
+from backends.sim import run_simulation
 from policies.autoscaling.static import StaticPolicy
 from sim.fargate import (
     MINIMUM_BILLED_SECONDS,
@@ -80,7 +81,7 @@ def test_minimum_billing() -> None:
 def test_fixed_fleet_cost_matches_hand_arithmetic() -> None:
     """10 tasks of 1 vCPU / 2 GB, x86, 24 h: 240 x (0.04048 + 2 x 0.004445) = $11.8488."""
     sc = build(run={"duration": "24h", "tick": "1s"}, service={"initial_tasks": 10})
-    result = Simulation(sc, rate=constant_rate(sc, 300)).run(StaticPolicy())
+    result = run_simulation(Simulation(sc, rate=constant_rate(sc, 300)), StaticPolicy())
     assert result.summary["cost_usd"] == pytest.approx(11.8488, abs=1e-9)
     assert result.summary["task_hours"] == pytest.approx(240.0)
     assert result.summary["vcpu_hours"] == pytest.approx(240.0)
@@ -92,7 +93,7 @@ def test_short_lived_task_pays_the_one_minute_minimum() -> None:
     # stop (35 s), but at least 60 s.
     class UpThenDown(StaticPolicy):
         def decide(self, obs):
-            from policies.base import Decision
+            from policies.contract import Decision
 
             return Decision(2 if obs.time < 30 else 1, "test")
 
@@ -107,7 +108,7 @@ def test_short_lived_task_pays_the_one_minute_minimum() -> None:
         },
     )
     sim = exact_health_checks(Simulation(sc, rate=constant_rate(sc, 10)))
-    result = sim.run(UpThenDown(interval=15.0))
+    result = run_simulation(sim, UpThenDown(interval=15.0))
     ev = result.events
     stopped = ev[(ev.task == 1) & (ev.event == "STOPPED")].time_s.iloc[0]
     price = sc.service.task_size.price_per_second()

@@ -13,7 +13,8 @@ from hypothesis import strategies as st
 from backends.base import Controller
 from backends.base import run as run_controller
 from backends.sim import SimBackend
-from policies.base import BasePolicy, Decision, Observation
+from policies.base import BasePolicy
+from policies.contract import Decision, Observation
 from sim import tasks as lc
 from sim.simulation import Simulation
 

@@ -14,6 +14,7 @@ import pytest
 from ciw_referee import ciw_response_times
 from helpers import build
 
+from backends.sim import run_simulation
 from policies.autoscaling.static import StaticPolicy
 from sim.queueing import mean_response, response_quantile
 from sim.simulation import Simulation
@@ -36,7 +37,7 @@ def run_fleet(rho: float, workers: int):
         slo={"p99_ms": 10_000},
     )
     rate = np.full(sc.n_ticks, rho * N_TASKS * CAPACITY)
-    result = Simulation(sc, rate=rate).run(StaticPolicy())
+    result = run_simulation(Simulation(sc, rate=rate), StaticPolicy())
     m = result.metrics
     mean = float((m.TargetResponseTime * m.served).sum() / m.served.sum())
     return mean, result.summary["latency_p99_ms"] / 1000.0, result

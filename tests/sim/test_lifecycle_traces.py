@@ -11,6 +11,7 @@ from __future__ import annotations
 import pytest
 from helpers import FAST_START, build, constant_rate, exact_health_checks
 
+from backends.sim import run_simulation
 from policies.autoscaling.static import StaticPolicy
 from sim.simulation import Simulation
 
@@ -28,8 +29,8 @@ def test_scale_out_from_two_to_four_tasks() -> None:
         run={"duration": "10m"},
         service={**FAST_START, "initial_tasks": 2, "min_tasks": 1, "max_tasks": 10},
     )
-    result = exact_health_checks(Simulation(sc, rate=constant_rate(sc, 100))).run(
-        StaticPolicy(count=4)
+    result = run_simulation(
+        exact_health_checks(Simulation(sc, rate=constant_rate(sc, 100))), StaticPolicy(count=4)
     )
     assert trace(result) == [
         (0.0, 0, "us-east-1a", "RUNNING"),
@@ -62,7 +63,9 @@ def test_az_outage_with_three_azs() -> None:
         service={**FAST_START, "initial_tasks": 3},
         faults={"az_outages": [{"az": "us-east-1b", "at": 100, "duration": 600}]},
     )
-    result = exact_health_checks(Simulation(sc, rate=constant_rate(sc, 100))).run(StaticPolicy())
+    result = run_simulation(
+        exact_health_checks(Simulation(sc, rate=constant_rate(sc, 100))), StaticPolicy()
+    )
     assert trace(result) == [
         (0.0, 0, "us-east-1a", "RUNNING"),
         (0.0, 0, "us-east-1a", "HEALTHY"),
@@ -111,7 +114,9 @@ def test_spot_interruption() -> None:
         },
         faults={"spot_interruptions": [{"at": 100}]},
     )
-    result = exact_health_checks(Simulation(sc, rate=constant_rate(sc, 50))).run(StaticPolicy())
+    result = run_simulation(
+        exact_health_checks(Simulation(sc, rate=constant_rate(sc, 50))), StaticPolicy()
+    )
     assert trace(result) == [
         (0.0, 0, "us-east-1a", "RUNNING"),
         (0.0, 0, "us-east-1a", "HEALTHY"),
@@ -149,7 +154,9 @@ def test_no_spot_capacity_window_blocks_spot_placement() -> None:
             "spot_unavailable": [{"at": 50, "duration": 200}],
         },
     )
-    result = exact_health_checks(Simulation(sc, rate=constant_rate(sc, 50))).run(StaticPolicy())
+    result = run_simulation(
+        exact_health_checks(Simulation(sc, rate=constant_rate(sc, 50))), StaticPolicy()
+    )
     ev = result.events
     launches = ev[(ev.event == "PROVISIONING") & (ev.task == 1)]
     # No fallback: the replacement waits for Spot capacity (back at 250 s).
@@ -167,7 +174,7 @@ def test_a_crash_loses_the_tasks_share_of_the_backlog() -> None:
         faults={"crashes": [{"at": 30}]},
     )
     sim = exact_health_checks(Simulation(sc, rate=constant_rate(sc, 300)))
-    sim.run(StaticPolicy())
+    run_simulation(sim, StaticPolicy())
     assert sim.fluid.backlog[29] == pytest.approx(3000.0)
     assert sim.fluid.failed[30] == pytest.approx(1500.0)
     assert sim.fluid.failed[:30].sum() == 0.0
@@ -188,7 +195,7 @@ def test_time_to_healthy_has_a_random_phase() -> None:
                 "max_tasks": 40,
             },
         )
-        result = Simulation(sc, rate=constant_rate(sc, 10)).run(StaticPolicy(count=40))
+        result = run_simulation(Simulation(sc, rate=constant_rate(sc, 10)), StaticPolicy(count=40))
         ev = result.events
         running = ev[ev.event == "RUNNING"].set_index("task").time_s
         healthy = ev[ev.event == "HEALTHY"].set_index("task").time_s

@@ -8,6 +8,7 @@ from helpers import FAST_START, build
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from backends.sim import run_simulation
 from policies.autoscaling.reactive import ReactivePolicy
 from policies.autoscaling.static import StaticPolicy
 from sim.fargate import billed_seconds
@@ -58,7 +59,7 @@ def run_generated(p: dict):
     rate = p["load"] * (1 + (p["step"] - 1) * (np.arange(n) > n // 2))
     policy = ReactivePolicy(interval=30.0, cooldown=60.0) if p["reactive"] else StaticPolicy()
     sim = Simulation(sc, rate=rate)
-    return sc, sim, sim.run(policy)
+    return sc, sim, run_simulation(sim, policy)
 
 
 @settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.too_slow])

@@ -8,6 +8,7 @@ import pandas as pd
 import pytest
 from helpers import FAST_START, build, constant_rate
 
+from backends.sim import run_simulation
 from policies.autoscaling.reactive import ReactivePolicy
 from policies.autoscaling.static import StaticPolicy
 from sim.fargate import MINIMUM_BILLED_SECONDS
@@ -22,7 +23,7 @@ def test_draining_tasks_count_in_service_cpu() -> None:
         run={"duration": "15m"},
         service={**FAST_START, "initial_tasks": 2, "min_tasks": 1},
     )
-    result = Simulation(sc, rate=constant_rate(sc, 50)).run(StaticPolicy(count=1))
+    result = run_simulation(Simulation(sc, rate=constant_rate(sc, 50)), StaticPolicy(count=1))
     m = result.metrics.set_index("time_s")
     idle = sc.service.idle_cpu
     draining = m.loc[60.0:240.0]
@@ -61,7 +62,7 @@ def test_billed_tasks_integral_is_the_cost(period: int) -> None:
     )
     n = sc.n_ticks
     rate = np.where((np.arange(n) > n // 4) & (np.arange(n) < n // 2), 900.0, 150.0)
-    result = Simulation(sc, rate=rate).run(ReactivePolicy(interval=30.0, cooldown=60.0))
+    result = run_simulation(Simulation(sc, rate=rate), ReactivePolicy(interval=30.0, cooldown=60.0))
     m, ev = result.metrics, result.events
     integral = float(m.billed_tasks.sum() * period)
     assert integral == pytest.approx(_raw_billed_seconds(ev, sc.run.duration), abs=1e-6)
@@ -82,7 +83,7 @@ def test_decisions_table_has_a_row_per_round(tmp_path) -> None:
     )
     n = sc.n_ticks
     rate = np.where(np.arange(n) > n // 3, 600.0, 100.0)
-    result = Simulation(sc, rate=rate).run(ReactivePolicy(interval=30.0, cooldown=60.0))
+    result = run_simulation(Simulation(sc, rate=rate), ReactivePolicy(interval=30.0, cooldown=60.0))
     d = result.decisions
     assert tuple(d.columns) == DECISION_COLUMNS
     assert len(d) == 60  # a round every 30 s over 30 min

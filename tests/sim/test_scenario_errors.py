@@ -8,6 +8,7 @@ from pathlib import Path
 
 import pytest
 
+from backends.sim import run_simulation
 from sim.scenario import ScenarioError, load_scenario
 
 
@@ -277,7 +278,7 @@ def test_combined_policy_from_a_scenario(tmp_path: Path) -> None:
         'policies = [{ policy = "target-tracking", target = 60 }, { policy = "reactive" }]\n',
     )
     sc = load_scenario(path)
-    result = Simulation(sc).run()
+    result = run_simulation(Simulation(sc))
     reasons = result.events[result.events.event == "SCALE"].reason
     assert len(reasons) and reasons.str.contains("combined:").all()
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import numpy as np
 from helpers import FAST_START, build, constant_rate
 
+from backends.sim import run_simulation
 from policies.autoscaling.static import StaticPolicy
 from sim.simulation import Simulation
 
@@ -28,7 +29,7 @@ def test_capacity_provider_base_then_weight() -> None:
             ],
         },
     )
-    result = Simulation(sc, rate=constant_rate(sc, 10)).run(StaticPolicy(count=10))
+    result = run_simulation(Simulation(sc, rate=constant_rate(sc, 10)), StaticPolicy(count=10))
     ev = result.events
     providers = ev[ev.event == "PROVISIONING"].provider.value_counts().to_dict()
     # base 2 on FARGATE, the remaining 8 split 1:3.
@@ -40,7 +41,7 @@ def test_account_token_bucket_burst_100_then_20_per_second() -> None:
         run={"duration": "2m"},
         service={**FAST_START, "initial_tasks": 1, "max_tasks": 300},
     )
-    result = Simulation(sc, rate=constant_rate(sc, 10)).run(StaticPolicy(count=300))
+    result = run_simulation(Simulation(sc, rate=constant_rate(sc, 10)), StaticPolicy(count=300))
     t = launches(result)
     assert len(t) == 299
     assert (t == 0.0).sum() == 100  # the burst
@@ -61,7 +62,7 @@ def test_service_limit_500_per_minute() -> None:
             "account_rate": 1000,
         },
     )
-    result = Simulation(sc, rate=constant_rate(sc, 10)).run(StaticPolicy(count=700))
+    result = run_simulation(Simulation(sc, rate=constant_rate(sc, 10)), StaticPolicy(count=700))
     t = launches(result)
     assert (t < 60).sum() == 500
     assert t[500:].min() >= 60.0
@@ -73,7 +74,7 @@ def test_vcpu_quota_caps_the_fleet() -> None:
         run={"duration": "5m"},
         service={**FAST_START, "initial_tasks": 2, "max_tasks": 50, "vcpu_quota": 8},
     )
-    result = Simulation(sc, rate=constant_rate(sc, 10)).run(StaticPolicy(count=20))
+    result = run_simulation(Simulation(sc, rate=constant_rate(sc, 10)), StaticPolicy(count=20))
     assert len(launches(result)) == 6  # 2 running + 6 new = 8 vCPU of 1-vCPU tasks
     assert "Fargate vCPU quota 8 reached" in set(result.events.reason)
     assert result.metrics.HealthyHostCount.iloc[-1] == 8
@@ -81,7 +82,7 @@ def test_vcpu_quota_caps_the_fleet() -> None:
 
 def test_spread_across_azs() -> None:
     sc = build(run={"duration": "5m"}, service={**FAST_START, "initial_tasks": 7})
-    result = Simulation(sc, rate=constant_rate(sc, 10)).run(StaticPolicy())
+    result = run_simulation(Simulation(sc, rate=constant_rate(sc, 10)), StaticPolicy())
     ev = result.events
     per_az = ev[ev.event == "RUNNING"].az.value_counts().to_dict()
     assert per_az == {"us-east-1a": 3, "us-east-1b": 2, "us-east-1c": 2}

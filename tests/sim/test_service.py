@@ -12,6 +12,7 @@ import numpy as np
 import pytest
 from helpers import FAST_START, build, constant_rate, exact_health_checks
 
+from backends.sim import run_simulation
 from policies.autoscaling.static import StaticPolicy
 from sim.simulation import Simulation
 
@@ -25,7 +26,7 @@ def _run(script, *, duration: str = "10m", initial: int = 2, rps: float = RPS):
     )
     sim = exact_health_checks(Simulation(sc, rate=constant_rate(sc, rps)))
     sim.env.process(script(sim))
-    return sim, sim.run(StaticPolicy())
+    return sim, run_simulation(sim, StaticPolicy())
 
 
 def _canary(sim):

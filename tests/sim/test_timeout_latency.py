@@ -16,6 +16,7 @@ from helpers import build
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from backends.sim import run_simulation
 from policies.autoscaling.static import StaticPolicy
 from sim.queueing import MMkTable, response_sf
 from sim.simulation import Simulation
@@ -41,7 +42,7 @@ def _run(workers: int, capacity_rps: float, timeout: float, load: float, tasks: 
     # A step from `load` to 1.3 x `load` half way: overload builds a backlog when load > 0.77.
     rate = load * tasks * capacity_rps * np.where(np.arange(n) < n // 2, 1.0, 1.3)
     sim = Simulation(sc, rate=rate)
-    return sim, sim.run(StaticPolicy())
+    return sim, run_simulation(sim, StaticPolicy())
 
 
 def _assert_bounded_and_conserved(sim: Simulation, result, timeout: float) -> None:
