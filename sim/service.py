@@ -48,6 +48,7 @@ from collections.abc import Callable, Mapping
 import numpy as np
 import pandas as pd
 
+from policies.contract import MetricHistory
 from sim.metrics import MetricStore, ServingModel
 from sim.queueing import MMkTable
 from sim.serving import FluidServer, LateRequests
@@ -186,6 +187,9 @@ class Service:
         self.n_serving = 0
         self.scheduler = None  # attached by the simulation
         self.on_split: Callable[[], None] | None = None  # the simulation rewires its store
+        #: The service-level metric store (attached by the simulation): with one target
+        #: group, its ALB columns are that target group's.
+        self.service_store: MetricStore | None = None
         self._zeros = np.zeros(self.n_ticks, dtype=np.int32)
 
     # -- state --------------------------------------------------------------------------
@@ -375,18 +379,20 @@ class Service:
             if group.store is not None:
                 group.store.fill(done)
 
-    def target_group_history(self, revision: int, visible: int, service_store: MetricStore):
-        """What CloudWatch shows of one target group: its first ``visible`` periods (with
-        one target group, the service's ALB columns are that target group's)."""
+    def target_group_history(self, revision: int, visible: int) -> MetricHistory:
+        """What CloudWatch shows of one target group: its first ``visible`` periods, ALB
+        columns by target group (with one target group, the service's ALB columns are that
+        target group's). The caller applies the publication delay, as for the service's
+        metrics (backends/sim.py)."""
         group = self.groups[revision]
-        store = group.store if group.store is not None else service_store
+        store = group.store if group.store is not None else self.service_store
         return store.history(visible)
 
-    def target_groups_frame(self, service_store: MetricStore) -> pd.DataFrame:
+    def target_groups_frame(self) -> pd.DataFrame:
         """One row per (period, target group): the ALB columns by target group."""
         frames = []
         for rev, group in self.groups.items():
-            store = group.store if group.store is not None else service_store
+            store = group.store if group.store is not None else self.service_store
             store.ensure_latency(store.n_periods)
             df = pd.DataFrame({"time_s": store.start})
             df.insert(1, "revision", rev)

@@ -239,6 +239,7 @@ class Simulation:
             self.rho_slo,
             self._ticks,
         )
+        self.service.service_store = self.store
         self.min_tasks, self.max_tasks = svc.min_tasks, svc.max_tasks
         self.times = lc.LifecycleTimes(
             provisioning=svc.provisioning,
@@ -506,7 +507,7 @@ class Simulation:
             self._summary(),
             self.scenario,
             decisions=self._decisions_frame(),
-            target_groups=self.service.target_groups_frame(self.store),
+            target_groups=self.service.target_groups_frame(),
         )
 
     def _metrics_frame(self) -> pd.DataFrame:

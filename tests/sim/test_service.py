@@ -174,3 +174,21 @@ def test_event_trace_of_a_second_revision_with_weights() -> None:
         "revision 2: tg-rev2, 2 tasks: test",
         "weights tg-rev1=90, tg-rev2=10: test",
     ]
+
+
+def test_target_group_history_is_what_canary_analysis_reads() -> None:
+    seen = {}
+
+    def script(sim):
+        yield from _canary(sim)
+        yield sim.env.timeout(300)  # t = 420 s: periods [0, 360) published (60 s delay)
+        sim.sync()
+        for rev in (1, 2):
+            seen[rev] = sim.service.target_group_history(rev, 6)
+
+    sim, result = _run(script)
+    assert len(seen[2]) == 6 and seen[2].period_s == 60.0
+    counts = seen[1]["RequestCount"] + seen[2]["RequestCount"]
+    np.testing.assert_allclose(counts[2:], result.metrics.RequestCount[2:6], rtol=1e-9)
+    np.testing.assert_allclose(seen[2]["RequestCount"][2:], 0.1 * counts[2:], rtol=1e-9)
+    assert np.isnan(seen[2]["RequestCount"][0])  # no requests before it existed: no datapoint
