@@ -190,7 +190,7 @@ class Service:
         #: The service-level metric store (attached by the simulation): with one target
         #: group, its ALB columns are that target group's.
         self.service_store: MetricStore | None = None
-        self._zeros = np.zeros(self.n_ticks, dtype=np.int32)
+        self._zeros: np.ndarray | None = None  # ECS-only store inputs, made at the split
 
     # -- state --------------------------------------------------------------------------
     @property
@@ -362,6 +362,8 @@ class Service:
 
     def _store(self, group: TargetGroup) -> MetricStore:
         n_periods, period_s, tpp = self.periods
+        if self._zeros is None:
+            self._zeros = np.zeros(self.n_ticks, dtype=np.int32)
         return MetricStore(
             n_periods,
             period_s,
