@@ -193,7 +193,10 @@ def build_policy(
             pred.warm_start(history)
         return CombinedPolicy([pred, tt])
     if name == "reactive":
-        return registry.make("reactive", target=target, high=min(95.0, target + 15.0))
+        # The band keeps its default shape around the target (60: 40-75).
+        return registry.make(
+            "reactive", target=target, high=min(95.0, target + 15.0), low=max(5.0, target - 20.0)
+        )
     if name == "learned":
         kw = {} if param is None else {"target_utilisation": float(param)}
         pol = registry.make("learned", **kw)
