@@ -17,7 +17,7 @@ Design (the README section "The autoscaling experiment" states it for users):
   get it as warm-start metrics (:func:`history_metrics`, ``policy.warm_start``), and
   ``scheduled`` draws its hourly floors from it (no look-ahead into the evaluated window). The
   history is not simulated and not scored.
-* **Tuning.** Every policy with a parameter gets the same budget: the five settings of its
+* **Tuning.** Every policy with a parameter gets the same budget: the seven settings of its
   main parameter in :data:`TUNING` on the tuning window, and the same rule: the cheapest
   setting whose good-minutes fraction reaches :data:`TUNING_GOOD_MINUTES` (else the one with
   the most good minutes). Only the requested policies are tuned.
@@ -90,8 +90,10 @@ TUNING_SEED = 0
 DEFAULT_DAYS = 3.5
 TUNING_GOOD_MINUTES = 0.99
 #: The CPU targets (%) tried for every policy whose main parameter is a CPU target.
-TUNING_TARGETS: tuple[float, ...] = (40.0, 50.0, 60.0, 70.0, 80.0)
-#: Per tunable policy: its main parameter and the settings tried (the same budget, five).
+TUNING_TARGETS: tuple[float, ...] = (20.0, 30.0, 40.0, 50.0, 60.0, 70.0, 80.0)
+#: Per tunable policy: its main parameter and the settings tried (the same budget, seven).
+#: The grid reaches down to 20%: with AWS's documented (uncapped) scale-in, 40% was the
+#: cheapest target tried on every trace and none reached the bar, so the grid went lower.
 #: ``target``: the CPU target of target tracking, of HPA and reactive, the centre of the step
 #: thresholds (target +- 20), of predictive (its scaling metric and its target-tracking
 #: partner) and of scheduled's target-tracking part. ``target_utilisation``: the learned
@@ -103,7 +105,7 @@ TUNING: dict[str, tuple[str, tuple[float, ...]]] = {
     "scheduled": ("target", TUNING_TARGETS),
     "hpa": ("target", TUNING_TARGETS),
     "predictive": ("target", TUNING_TARGETS),
-    "learned": ("target_utilisation", (0.5, 0.6, 0.7, 0.8, 0.9)),
+    "learned": ("target_utilisation", (0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9)),
 }
 BASELINE = "target-tracking"
 
@@ -193,7 +195,10 @@ def build_policy(
             pred.warm_start(history)
         return CombinedPolicy([pred, tt])
     if name == "reactive":
-        return registry.make("reactive", target=target, high=min(95.0, target + 15.0))
+        # The band keeps its default shape around the target (60: 40-75).
+        return registry.make(
+            "reactive", target=target, high=min(95.0, target + 15.0), low=max(5.0, target - 20.0)
+        )
     if name == "learned":
         kw = {} if param is None else {"target_utilisation": float(param)}
         pol = registry.make("learned", **kw)

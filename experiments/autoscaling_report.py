@@ -212,7 +212,7 @@ def write_report(
     lines += ["## Tuning", ""]
     if len(tuning_runs):
         lines += [
-            f"Every tunable policy gets the same budget, five settings of its main parameter "
+            f"Every tunable policy gets the same budget, seven settings of its main parameter "
             f"on the tuning window only (one window per trace: n = 1, no interval); the "
             f"cheapest with good minutes >= "
             f"{TUNING_GOOD_MINUTES} is kept, else the one with the most good minutes.",

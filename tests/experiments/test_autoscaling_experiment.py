@@ -194,7 +194,7 @@ def test_reduced_experiment(mirror: Path, tmp_path: Path) -> None:
     tuning_runs = pd.read_parquet(out / "tuning.parquet")
     assert set(tuning_runs.policy) == {"reactive", "target-tracking"}
     assert set(tuning_runs.window_start) == {tuning.start}
-    assert tuning_runs.groupby("policy").size().eq(5).all()
+    assert tuning_runs.groupby("policy").size().eq(len(exp.TUNING_TARGETS)).all()
     # the SLO-missing reactive policy is not ranked by cost
     runs = pd.read_parquet(out / "runs.parquet")
     assert not bool(table.set_index("policy").meets_slo["reactive"])
@@ -205,7 +205,7 @@ def test_reduced_experiment(mirror: Path, tmp_path: Path) -> None:
     assert all("reactive" not in line for line in ranked)
     # the baseline's sweep covers every setting on every evaluation window
     tt = runs[runs.policy == "target-tracking"]
-    assert tt.groupby("window").param.nunique().eq(5).all()
+    assert tt.groupby("window").param.nunique().eq(len(exp.TUNING_TARGETS)).all()
     assert "Cost at equal quality" in report
     # the cost floor: one per evaluation window, and no run covering the demand in at least
     # the bar's share of periods bills less (evaluation and sweep runs alike)
