@@ -14,6 +14,7 @@ from experiments.autoscaling import (
     BASELINE,
     HISTORY_DAYS,
     SLO,
+    TABLE_COLUMNS,
     TRACES,
     TUNING,
     TUNING_GOOD_MINUTES,
@@ -26,17 +27,7 @@ REPORT_COLUMNS: tuple[str, ...] = (
     "cost_usd",
     "good_minutes_fraction",
     "availability",
-    "latency_p99_ms",
-    "slack_serving",
-    "slack_billed",
-    "scaling_actions",
-    "accuracy_under",
-    "accuracy_over",
-    "timeshare_under",
-    "timeshare_over",
-    "jitter",
-    "instability",
-    "elastic_speedup",
+    *(c for c in TABLE_COLUMNS if c not in ("cost_usd", "good_minutes_fraction", "availability")),
 )
 
 MARKERS = "osD^vP*Xh<>"
