@@ -380,13 +380,10 @@ class MMkTable:
             np.asarray(rho, dtype=float), np.asarray(shift, dtype=float)
         )
         out = np.array(self.quantile(p, rho, mu) + shift, dtype=float)
-        if not math.isfinite(limit):
+        near = self._near_limit(rho, shift, mu, limit)
+        if near is None:
             return out
-        late = shift > self.late_wait(limit, mu)
-        if not late.any():
-            return out
-        r, s = self._clip(rho[late]), shift[late]
-        c = np.interp(r, self.rho_grid, self.c_grid)
+        late, r, s, c = near
         x_lim = np.maximum(limit - s, 0.0) * mu
         tail = 1.0 - p * (1.0 - _sf_dimless(x_lim, self.k, r, c))
         lo, hi = np.zeros_like(x_lim), x_lim.copy()
@@ -397,6 +394,20 @@ class MMkTable:
             hi = np.where(above, hi, mid)
         out[late] = np.minimum(s + 0.5 * (lo + hi) / mu, limit)
         return out
+
+    def _near_limit(
+        self, rho: np.ndarray, shift: np.ndarray, mu: float, limit: float
+    ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray] | None:
+        """The ticks whose wait ``shift`` can reach ``limit`` (those the conditioning on
+        ``shift + T <= limit`` changes), as (mask, clipped rho, shift, C) for them; None when
+        there are none or the limit is infinite (the unconditioned values stand)."""
+        if not math.isfinite(limit):
+            return None
+        late = shift > self.late_wait(limit, mu)
+        if not late.any():
+            return None
+        r = self._clip(rho[late])
+        return late, r, shift[late], np.interp(r, self.rho_grid, self.c_grid)
 
     def truncated_mean(
         self, rho: ArrayLike, mu: float, shift: ArrayLike, limit: float
@@ -411,13 +422,10 @@ class MMkTable:
             np.asarray(rho, dtype=float), np.asarray(shift, dtype=float)
         )
         out = np.array(self.mean(rho, mu) + shift, dtype=float)
-        if not math.isfinite(limit):
+        near = self._near_limit(rho, shift, mu, limit)
+        if near is None:
             return out
-        late = shift > self.late_wait(limit, mu)
-        if not late.any():
-            return out
-        r, s = self._clip(rho[late]), shift[late]
-        c = np.interp(r, self.rho_grid, self.c_grid)
+        late, r, s, c = near
         x = np.maximum(limit - s, 0.0) * mu
         sf_x = _sf_dimless(x, self.k, r, c)
         cond = (_tail_integral(x, self.k, r, c) - x * sf_x) / np.maximum(1.0 - sf_x, 1e-300)
