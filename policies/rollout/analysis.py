@@ -293,6 +293,21 @@ def check_number(
         )
 
 
+def check_metric_table(name: str, i: int, item: Any, allowed: tuple[str, ...]) -> None:
+    """Raise ValueError naming ``name[i]`` unless ``item`` is a table whose keys are among
+    ``allowed`` and whose ``metric`` names a metric (the shared shape of the per-metric
+    tables of ``threshold`` checks and ``kayenta`` metrics)."""
+    if not isinstance(item, Mapping):
+        raise ValueError(f"{name}[{i}] must be a table with keys {', '.join(allowed)}")
+    unknown = sorted(set(item) - set(allowed))
+    if unknown:
+        raise ValueError(
+            f"{name}[{i}] has unknown key {unknown[0]!r}; allowed: {', '.join(allowed)}"
+        )
+    if not isinstance(item.get("metric"), str) or not item["metric"]:
+        raise ValueError(f"{name}[{i}].metric must name a metric")
+
+
 class BaseAnalysis(BasePolicy):
     """Base of the analysis methods: ``evaluate(AnalysisInput) -> Verdict``.
 

@@ -66,6 +66,7 @@ from policies.rollout.analysis import (
     MetricDetail,
     Verdict,
     check_choice,
+    check_metric_table,
     check_number,
 )
 from policies.rollout.mannwhitney import wilcox_shift_ci
@@ -312,15 +313,7 @@ class KayentaAnalysis(BaseAnalysis):
             )
         seen = set()
         for i, m in enumerate(self.metrics):
-            if not isinstance(m, Mapping):
-                raise ValueError(f"metrics[{i}] must be a table with keys {', '.join(METRIC_KEYS)}")
-            unknown = sorted(set(m) - set(METRIC_KEYS))
-            if unknown:
-                raise ValueError(
-                    f"metrics[{i}] has unknown key {unknown[0]!r}; allowed: {', '.join(METRIC_KEYS)}"
-                )
-            if not isinstance(m.get("metric"), str) or not m["metric"]:
-                raise ValueError(f"metrics[{i}].metric must name a metric")
+            check_metric_table("metrics", i, m, METRIC_KEYS)
             if m["metric"] in seen:
                 raise ValueError(f"metrics[{i}].metric {m['metric']!r} is listed twice")
             seen.add(m["metric"])

@@ -65,6 +65,7 @@ from policies.rollout.analysis import (
     MetricDetail,
     Verdict,
     check_choice,
+    check_metric_table,
     check_number,
     window_value,
 )
@@ -163,15 +164,7 @@ class ThresholdAnalysis(BaseAnalysis):
         if not self.checks:
             raise ValueError("checks must hold at least one check")
         for i, c in enumerate(self.checks):
-            if not isinstance(c, Mapping):
-                raise ValueError(f"checks[{i}] must be a table with keys {', '.join(CHECK_KEYS)}")
-            unknown = sorted(set(c) - set(CHECK_KEYS))
-            if unknown:
-                raise ValueError(
-                    f"checks[{i}] has unknown key {unknown[0]!r}; allowed: {', '.join(CHECK_KEYS)}"
-                )
-            if not isinstance(c.get("metric"), str) or not c["metric"]:
-                raise ValueError(f"checks[{i}].metric must name a metric")
+            check_metric_table("checks", i, c, CHECK_KEYS)
             bounds = [k for k in CHECK_KEYS[1:] if c.get(k) is not None]
             if not bounds:
                 raise ValueError(f"checks[{i}] needs a bound: one of {', '.join(CHECK_KEYS[1:])}")
