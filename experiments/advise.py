@@ -20,8 +20,7 @@ when its p99 latency is at most ``--slo-p99-ms`` and its failed share at most ``
 (default the experiment's 0.001); and (b) its request availability (1 - failed / total over
 the stretch) is at least ``1 - error_rate``.
 
-**Objective**: the cost (USD, per-second Fargate billing, Spot at the scenario's discount)
-of the tuning part, minimised subject to the SLO (Optuna's constrained TPE: infeasible
+**Objective**: the cost (USD, per-second Fargate billing) of the tuning part, minimised subject to the SLO (Optuna's constrained TPE: infeasible
 trials are ranked by how far they miss). The recommendation is the cheapest trial that meets
 the SLO on the tuning part.
 
@@ -37,7 +36,9 @@ times the tasks the tuning part's peak needs at full CPU. The search runs withou
 ``--spot-ok`` the recommendation is also run on the confirmation part with every Spot task
 interrupted at the busiest minute (two-minute notice, as AWS gives): the good minutes this
 loses is what a Spot interruption costs. AWS publishes no Spot interruption rate, so no
-expected number of interruptions is charged.
+expected number of interruptions is charged. Spot is priced at the scenario's default
+discount, 70%: AWS's pricing page says "up to 70%" and the actual Spot price varies, so a
+Spot share's saving is an upper bound.
 
 The output is a scenario TOML file replaying the confirmation part: ``fargate-lab simulate``
 runs it (and reproduces the confirmation figures) and ``fargate-lab ecs export`` accepts it.

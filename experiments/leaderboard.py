@@ -111,7 +111,7 @@ def run_suite(
     records = run_all(specs, workers, progress, desc=f"bench-policies {suite}")
     rows = pd.DataFrame(records)
     rows.insert(0, "suite", suite)
-    rows = rows.rename(columns={"days": "days"})[COLUMNS]
+    rows = rows[COLUMNS]
     return rows.reset_index(drop=True)
 
 

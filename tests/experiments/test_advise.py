@@ -4,6 +4,7 @@ the same seed gives the same recommendation; bad input is refused before any sea
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import numpy as np
@@ -31,10 +32,11 @@ def trace_csv(tmp_path: Path) -> Path:
 
 
 def test_advise_writes_a_scenario_that_simulates_and_exports(
-    trace_csv: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+    trace_csv: Path,
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+    monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    from backends.aws_export import export_requests
-    from backends.ecs import ServiceRef
     from backends.sim import run_scenario
     from sim.scenario import load_scenario
 
@@ -62,13 +64,20 @@ def test_advise_writes_a_scenario_that_simulates_and_exports(
     ):
         confirmation_column = printed.split(label)[1].split("\n")[0].split()[-1]
         assert confirmation_column == format(summary[key], fmt)
-    # `ecs export` accepts it: a scalable target and one target-tracking policy on CPU.
-    requests, _notes = export_requests(scenario, ServiceRef("cluster", "web"))
-    actions = [r.operation for r in requests]
-    assert actions == ["RegisterScalableTarget", "PutScalingPolicy"]
-    config = requests[1].params["TargetTrackingScalingPolicyConfiguration"]
+    # `ecs export` accepts it (its dry run, which sends nothing): a scalable target and one
+    # target-tracking policy on CPU with the recommended target and range.
+    monkeypatch.setenv("AWS_ACCESS_KEY_ID", "testing")
+    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "testing")
+    monkeypatch.setenv("AWS_EC2_METADATA_DISABLED", "true")
+    ecs = ["ecs", "export", str(path), "--cluster", "c", "--service", "web"]
+    assert main([*ecs, "--region", "us-east-1", "--endpoint-url", "http://127.0.0.1:9"]) == 0
+    plan = json.loads(capsys.readouterr().out)
+    assert plan["dry_run"] is True
+    requests = plan["requests"]
+    assert [r["operation"] for r in requests] == ["RegisterScalableTarget", "PutScalingPolicy"]
+    config = requests[1]["params"]["TargetTrackingScalingPolicyConfiguration"]
     assert config["TargetValue"] == scenario.autoscaler.params["target"]
-    assert requests[0].params["MinCapacity"] == svc.min_tasks
+    assert requests[0]["params"]["MinCapacity"] == svc.min_tasks
 
 
 def test_same_seed_same_recommendation(trace_csv: Path) -> None:
