@@ -82,17 +82,18 @@ MAX_TASKS_HEADROOM = 3.0
 #: one-minute grid up to 10 / 15 minutes (AWS's default for both is 300 s); min_tasks 1-4;
 #: the FARGATE base 0-3 tasks and FARGATE_SPOT's weight out of SPOT_WEIGHTS (the rest of the
 #: weight is FARGATE's).
-TARGETS = tuple(float(t) for t in range(20, 95, 5))
-SCALE_OUT_COOLDOWNS = tuple(float(s) for s in range(0, 660, 60))
-SCALE_IN_COOLDOWNS = tuple(float(s) for s in range(60, 960, 60))
-MIN_TASKS = (1, 2, 3, 4)
-OD_BASES = (0, 1, 2, 3)
+#: Stepped ranges are (low, high, step); integer ranges (low, high).
+TARGET_RANGE = (20.0, 90.0, 5.0)
+SCALE_OUT_COOLDOWN_RANGE = (0.0, 600.0, 60.0)
+SCALE_IN_COOLDOWN_RANGE = (60.0, 900.0, 60.0)
+MIN_TASKS_RANGE = (1, 4)
+OD_BASE_RANGE = (0, 3)
 SPOT_WEIGHTS = 4
 
 #: The first trial (enqueued, so the search always tries it): the experiment's service and
 #: AWS's default target-tracking cooldowns.
 BASELINE: dict[str, Any] = {
-    "cpu": 1024,
+    "cpu_index": sorted(VALID_SIZES).index(1024),
     "target": 50.0,
     "scale_out_cooldown": 300.0,
     "scale_in_cooldown": 300.0,
@@ -333,24 +334,25 @@ class _Runner:
 
 
 def _suggest(trial: Any, spot_ok: bool, memory_per_vcpu: int) -> Candidate:
-    cpu = int(trial.suggest_categorical("cpu", sorted(VALID_SIZES)))
-    cand = {
+    """A trial's candidate. Ordered settings are integer or stepped ranges (TPE then models
+    their order); the CPU value is its index in the matrix's CPU values, which double."""
+    cpus = sorted(VALID_SIZES)
+    cpu = cpus[trial.suggest_int("cpu_index", 0, len(cpus) - 1)]
+
+    def grid(name: str, bounds: tuple[float, float, float]) -> float:
+        return trial.suggest_float(name, bounds[0], bounds[1], step=bounds[2])
+
+    cand: dict[str, Any] = {
         "cpu": cpu,
         "memory": memory_for(cpu, memory_per_vcpu),
-        "min_tasks": int(trial.suggest_categorical("min_tasks", MIN_TASKS)),
-        "target": float(trial.suggest_categorical("target", TARGETS)),
-        "scale_out_cooldown": float(
-            trial.suggest_categorical("scale_out_cooldown", SCALE_OUT_COOLDOWNS)
-        ),
-        "scale_in_cooldown": float(
-            trial.suggest_categorical("scale_in_cooldown", SCALE_IN_COOLDOWNS)
-        ),
+        "min_tasks": trial.suggest_int("min_tasks", *MIN_TASKS_RANGE),
+        "target": grid("target", TARGET_RANGE),
+        "scale_out_cooldown": grid("scale_out_cooldown", SCALE_OUT_COOLDOWN_RANGE),
+        "scale_in_cooldown": grid("scale_in_cooldown", SCALE_IN_COOLDOWN_RANGE),
     }
     if spot_ok:
-        cand["od_base"] = int(trial.suggest_categorical("od_base", OD_BASES))
-        cand["spot_weight"] = int(
-            trial.suggest_categorical("spot_weight", tuple(range(SPOT_WEIGHTS + 1)))
-        )
+        cand["od_base"] = trial.suggest_int("od_base", *OD_BASE_RANGE)
+        cand["spot_weight"] = trial.suggest_int("spot_weight", 0, SPOT_WEIGHTS)
     return Candidate(**cand)
 
 
@@ -577,7 +579,7 @@ def format_advice(
     s = advice.spot_interruption
     if s is not None:
         lines.append(
-            f"Spot interruption: all {s['tasks_interrupted']} Spot tasks interrupted at "
+            f"Spot interruption: every Spot task ({s['tasks_interrupted']}) interrupted at "
             f"{s['at_s'] / 3600:.2f} h (the busiest minute) cost {s['good_minutes_lost']} good "
             f"minutes (good-minutes fraction {c['good_minutes_fraction']:.4f} -> "
             f"{s['good_minutes_fraction']:.4f}) and {s['extra_requests_failed']:.0f} more "
