@@ -40,7 +40,7 @@ bench: $(STAMP)
 	$(PY) benchmarks/bench_policies.py
 
 # Policy benchmarks: a fixed suite against benchmarks/leaderboard.csv; fails on a regression.
-# ARGS="--suite quick" is CI's reduced run, ARGS=--update rewrites the suite's rows.
+# ARGS="--suite quick" is CI's reduced run; ARGS="--suite all --update" rewrites the leaderboard.
 bench-policies: $(STAMP)
 	$(PY) -m experiments.leaderboard $(ARGS)
 

@@ -127,6 +127,10 @@ def read_leaderboard(path: Path = LEADERBOARD) -> pd.DataFrame:
     return board
 
 
+#: Columns of :func:`compare`'s table of failures.
+FAILURE_COLUMNS = [*KEY, "metric", "leaderboard", "now", "change", "allowed"]
+
+
 def compare(
     runs: pd.DataFrame,
     board: pd.DataFrame,
@@ -135,45 +139,26 @@ def compare(
 ) -> pd.DataFrame:
     """One row per check of ``runs`` against ``board`` that fails: a cost rise beyond
     ``cost_tolerance`` (relative), a good-minutes fall beyond ``good_tolerance`` (absolute),
-    a run without a leaderboard row. Columns: trace, policy, metric, leaderboard, now,
-    change, allowed."""
+    a run without a leaderboard row (columns :data:`FAILURE_COLUMNS`)."""
     merged = runs.merge(board, on=KEY, how="left", suffixes=("", "_board"), indicator="found")
-    bad: list[dict[str, Any]] = []
+    bad: list[tuple[Any, ...]] = []
     for r in merged.itertuples(index=False):
-        base = {"trace": r.trace, "policy": r.policy}
+        key = (r.suite, r.trace, r.policy)
         if r.found != "both":
-            bad.append(
-                {**base, "metric": "(no leaderboard row)", "leaderboard": math.nan}
-                | {"now": math.nan, "change": "", "allowed": "run --update"}
-            )
+            bad.append((*key, "(no leaderboard row)", math.nan, math.nan, "", "run --update"))
             continue
         if r.cost_usd > r.cost_usd_board * (1 + cost_tolerance) + 1e-12:
+            change = f"{r.cost_usd / r.cost_usd_board - 1:+.2%}"
             bad.append(
-                {**base, "metric": "cost_usd", "leaderboard": r.cost_usd_board, "now": r.cost_usd}
-                | {
-                    "change": f"{r.cost_usd / r.cost_usd_board - 1:+.2%}",
-                    "allowed": f"+{cost_tolerance:.0%}",
-                }
+                (*key, "cost_usd", r.cost_usd_board, r.cost_usd, change, f"+{cost_tolerance:.0%}")
             )
         fall = r.good_minutes_fraction_board - r.good_minutes_fraction
         if fall > good_tolerance + 1e-12:
             bad.append(
-                {**base, "metric": "good_minutes_fraction"}
-                | {
-                    "leaderboard": r.good_minutes_fraction_board,
-                    "now": r.good_minutes_fraction,
-                    "change": f"{-fall:+.4f}",
-                    "allowed": f"-{good_tolerance:g}",
-                }
+                (*key, "good_minutes_fraction", r.good_minutes_fraction_board)
+                + (r.good_minutes_fraction, f"{-fall:+.4f}", f"-{good_tolerance:g}")
             )
-    return pd.DataFrame(
-        bad,
-        columns=["trace", "policy", "metric", "leaderboard", "now"]
-        + [
-            "change",
-            "allowed",
-        ],
-    )
+    return pd.DataFrame(bad, columns=FAILURE_COLUMNS)
 
 
 def improvements(runs: pd.DataFrame, board: pd.DataFrame) -> pd.DataFrame:
@@ -183,7 +168,7 @@ def improvements(runs: pd.DataFrame, board: pd.DataFrame) -> pd.DataFrame:
     better = (m.cost_usd < m.cost_usd_board * (1 - COST_TOLERANCE)) | (
         m.good_minutes_fraction > m.good_minutes_fraction_board + GOOD_MINUTES_TOLERANCE
     )
-    return m.loc[better, ["trace", "policy", "cost_usd_board", "cost_usd"]]
+    return m.loc[better, [*KEY, "cost_usd_board", "cost_usd"]]
 
 
 def update(runs: pd.DataFrame, path: Path = LEADERBOARD) -> pd.DataFrame:
@@ -209,7 +194,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     ap = argparse.ArgumentParser(
         prog="make bench-policies", description=__doc__.splitlines()[0] if __doc__ else None
     )
-    ap.add_argument("--suite", default="full", help=f"one of {list(SUITES)} (full)")
+    ap.add_argument(
+        "--suite", default="full", help=f"one of {list(SUITES)}, or all of them: all (full)"
+    )
     ap.add_argument("--update", action="store_true", help="rewrite the suite's leaderboard rows")
     ap.add_argument("--leaderboard", type=Path, default=LEADERBOARD, help="the CSV file")
     ap.add_argument("--workers", type=int, default=2, help="processes (2)")
@@ -219,7 +206,11 @@ def main(argv: Sequence[str] | None = None) -> int:
         if args.workers < 1:
             raise LeaderboardError(f"--workers must be >= 1, got {args.workers}")
         board = None if args.update else read_leaderboard(args.leaderboard)
-        runs = run_suite(args.suite, workers=args.workers, progress=not args.quiet)
+        names = list(SUITES) if args.suite == "all" else [args.suite]
+        runs = pd.concat(
+            [run_suite(n, workers=args.workers, progress=not args.quiet) for n in names],
+            ignore_index=True,
+        )
     except ValueError as exc:
         print(f"bench-policies: {exc}", file=sys.stderr)
         return 2
@@ -230,7 +221,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         )
         return 0
     assert board is not None
-    shown = runs[["trace", "policy", "cost_usd", "good_minutes_fraction", "latency_p99_ms"]]
+    shown = runs[
+        ["suite", "trace", "policy", "cost_usd", "good_minutes_fraction", "latency_p99_ms"]
+    ]
     print(tabulate(shown, headers="keys", showindex=False, floatfmt=".4f"))
     better = improvements(runs, board)
     if len(better):

@@ -49,7 +49,7 @@ def test_unmodified_policy_passes_and_a_regression_fails(
     failed = lb.compare(worse, committed)
     assert "cost_usd" in set(failed.metric)
     row = failed[failed.metric == "cost_usd"].iloc[0]
-    assert (row.trace, row.policy) == ("aws-elb", "target-tracking")
+    assert (row.suite, row.trace, row.policy) == ("quick", "aws-elb", "target-tracking")
     assert row.now > row.leaderboard * (1 + lb.COST_TOLERANCE)
 
 
