@@ -444,8 +444,7 @@ def advise(
     ok = [
         (figs["cost_usd"], n, cand)
         for n, (cand, figs) in results.items()
-        if figs["good_minutes_fraction"] >= good_minutes
-        and figs["availability"] >= 1.0 - error_rate
+        if meets_slo(figs, good_minutes, error_rate)
     ]
     if not ok:
         n, (cand, figs) = max(

@@ -336,7 +336,9 @@ def build_parser() -> argparse.ArgumentParser:
         "(default 1d, or half the trace when shorter)",
     )
     ad.add_argument(
-        "--out", default="advice.toml", help="scenario file (.toml) or folder (advice.toml)"
+        "--out",
+        default="advice.toml",
+        help="scenario file (.toml), or a folder to write advice.toml in (default advice.toml)",
     )
     ad.add_argument("-q", "--quiet", action="store_true", help="no progress bar")
     ad.set_defaults(func=cmd_advise)
