@@ -11,7 +11,7 @@ ifneq ($(wildcard $(SHARED_TRACES)/README.md),)
 export FARGATE_LAB_TRACE_MIRROR ?= $(SHARED_TRACES)
 endif
 
-.PHONY: setup test test-slow lint demo bench validate clean
+.PHONY: setup test test-slow lint demo bench bench-policies validate clean
 
 $(STAMP): pyproject.toml
 	test -d $(VENV) || $(PYTHON) -m venv $(VENV)
@@ -38,6 +38,11 @@ demo: $(STAMP)
 bench: $(STAMP)
 	$(PY) benchmarks/bench_sim.py --profile
 	$(PY) benchmarks/bench_policies.py
+
+# Policy benchmarks: a fixed suite against benchmarks/leaderboard.csv; fails on a regression.
+# ARGS="--suite quick" is CI's reduced run; ARGS="--suite all --update" rewrites the leaderboard.
+bench-policies: $(STAMP)
+	$(PY) -m experiments.leaderboard $(ARGS)
 
 # Where the fluid's pointwise-stationary latency breaks: a ramp into overload vs ciw.
 validate: $(STAMP)

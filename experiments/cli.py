@@ -2,7 +2,7 @@
 
 Subcommands: ``simulate`` (run a scenario), ``traces list`` / ``traces fetch`` (the trace
 catalog), ``demo`` (the demonstration ``make demo`` runs), ``policies`` (the registry),
-``experiment autoscaling``, ``scenario keys`` (every scenario key with its default).
+``experiment autoscaling``, ``advise`` (the advisor, experiments/advise.py), ``scenario keys`` (every scenario key with its default).
 
 Errors a user can cause are one line on stderr and exit status 2, never a traceback; Ctrl-C
 is one line and exit status 130. Output folders are checked before any work and written
@@ -225,6 +225,12 @@ def cmd_experiment_autoscaling(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_advise(args: argparse.Namespace) -> int:
+    from experiments.advise import run_advise_command
+
+    return run_advise_command(args)
+
+
 def cmd_scenario_keys(args: argparse.Namespace) -> int:
     from experiments.scenario_keys import scenario_keys
 
@@ -313,6 +319,29 @@ def build_parser() -> argparse.ArgumentParser:
     d.add_argument("--out", default="demo-output", help="folder for the report and figure")
     d.add_argument("--mirror", metavar="DIR_OR_URL", help=_MIRROR_HELP)
     d.set_defaults(func=cmd_demo)
+
+    # fargate-lab advise (issue 11); defaults live in experiments/advise.py (None: its default).
+    ad = sub.add_parser(
+        "advise", help="the cheapest task size, Spot share and autoscaler meeting a p99 SLO"
+    )
+    ad.add_argument("--trace", required=True, metavar="FILE", help="CSV trace (or catalog name)")
+    ad.add_argument("--slo-p99-ms", type=float, required=True, metavar="X", help="p99 SLO, ms")
+    ad.add_argument("--spot-ok", action="store_true", help="also search a Fargate Spot share")
+    ad.add_argument("--trials", type=int, help="Optuna trials (default 30)")
+    ad.add_argument("--seed", type=int, help="sampler and simulation seed (default 0)")
+    ad.add_argument(
+        "--duration",
+        metavar="DURATION",
+        help="length of the tuning part and of the confirmation part after it "
+        "(default 1d, or half the trace when shorter)",
+    )
+    ad.add_argument(
+        "--out",
+        default="advice.toml",
+        help="scenario file (.toml), or a folder to write advice.toml in (default advice.toml)",
+    )
+    ad.add_argument("-q", "--quiet", action="store_true", help="no progress bar")
+    ad.set_defaults(func=cmd_advise)
 
     sc = sub.add_parser("scenario", help="about scenario files")
     scsub = sc.add_subparsers(dest="scenario_command", required=True)
