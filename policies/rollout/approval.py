@@ -115,6 +115,7 @@ class ApprovalLatency(BasePolicy):
     def after_working_time(self, t: float, work_s: float) -> float:
         """The run time at which ``work_s`` seconds of working time have passed since run
         time ``t`` (only working hours of working days count)."""
+        self.validate()  # empty working hours would never end the loop below
         if not (math.isfinite(t) and math.isfinite(work_s) and work_s >= 0):
             raise ValueError(f"t and work_s must be finite, work_s >= 0; got {t!r}, {work_s!r}")
         start, end = self.working_hours
@@ -134,7 +135,6 @@ class ApprovalLatency(BasePolicy):
     def approval_time(self, requested_at: float, rng: np.random.Generator) -> float:
         """When (run seconds) a request made at ``requested_at`` is answered: a lognormal
         working-time delay (one normal draw from ``rng``) counted in working hours."""
-        self.validate()
         delay = self.median * math.exp(self.sigma * float(rng.standard_normal()))
         return self.after_working_time(requested_at, delay)
 

@@ -4,9 +4,15 @@ from __future__ import annotations
 
 import dataclasses
 import pickle
+import random
 
+import numpy as np
 import pytest
+from helpers_rollout import releases_with_outcomes
 
+from policies.clock_guard import clock_guards
+from policies.rollout.approval import ApprovalLatency
+from policies.rollout.online_risk import OnlineRiskScorer
 from policies.rollout.orchestration import (
     DEFAULT_SYNTHETIC_RPS,
     OrchestrationError,
@@ -197,3 +203,23 @@ def test_bad_orchestrator_parameters_are_refused_naming_the_key(
 def test_a_score_outside_0_1_is_refused() -> None:
     with pytest.raises(OrchestrationError, match="risk percentile must be in"):
         RiskOrchestrator().plan(3.5)
+
+
+def test_no_clock_read_and_no_global_randomness() -> None:
+    """The orchestrator, the online scorer and the approval model read time only from their
+    arguments and randomness only from the generator passed in."""
+    releases, _ = releases_with_outcomes(2, 3)
+    np.random.seed(5)
+    random.seed(5)
+    np_state, py_state = np.random.get_state()[1].copy(), random.getstate()
+    orchestrator, scorer, approval = RiskOrchestrator(), OnlineRiskScorer(), ApprovalLatency()
+    calls: list[str] = []
+    with clock_guards(orchestrator, calls), clock_guards(scorer, calls):
+        with clock_guards(approval, calls):
+            for r in releases:
+                plan = orchestrator.plan(scorer.assess(r).percentile)
+                scorer.record_outcome(r.id, r.bad, r.at_s + 600)
+                approval.review(r.at_s, r.bad, np.random.default_rng(r.id))
+    assert plan.stages and len(releases) > 5
+    assert calls == []
+    assert np.array_equal(np.random.get_state()[1], np_state) and random.getstate() == py_state
