@@ -51,6 +51,7 @@ __all__ = [
     "plan_from_pipeline",
     "stage_from_spec",
     "template",
+    "tier_defaults",
 ]
 
 #: Requests/s a synthetic-traffic stage receives by default (a parameter: no public figure;

@@ -6,16 +6,18 @@ from __future__ import annotations
 import pytest
 
 from experiments.scenario_keys import scenario_keys
-from policies.rollout.online_risk import scorer_from_risk
+from policies.rollout.online_risk import OnlineRiskScorer, scorer_from_risk
 from policies.rollout.orchestration import (
+    DEFAULT_SYNTHETIC_RPS,
     RiskOrchestrator,
     check_sections,
     orchestrator_from_risk,
     plan_from_pipeline,
     template,
+    tier_defaults,
 )
 from policies.rollout.risk import GbmRisk, RulesRisk
-from sim.pipeline_config import PipelineConfig, RiskConfig
+from sim.pipeline_config import PipelineConfig, RiskConfig, StageConfig
 from sim.scenario import ScenarioError, load_scenario, scenario_from_dict
 
 
@@ -155,3 +157,24 @@ def test_scenario_keys_list_both_sections() -> None:
     assert rows["risk.*"]["doc"].startswith("any other key is a parameter of the named risk model")
     assert rows["pipeline.approval_median"]["type"] == "duration"
     assert rows["pipeline.stages[].gate"]["type"] == "'auto' | 'approval'"
+
+
+def test_section_docs_and_defaults_match_the_policies() -> None:
+    fields = RiskConfig.model_fields
+    for tier, spec in tier_defaults().items():
+        doc = fields[tier].description or ""
+        assert f"default {spec['strategy']}" in doc, (tier, doc)
+        if "analysis" in spec:
+            assert f"with {spec['analysis']} analysis" in doc, (tier, doc)
+        else:
+            assert "analysis" not in doc, (tier, doc)
+    synthetic = StageConfig.model_fields["synthetic_rps"].description or ""
+    assert f"default {DEFAULT_SYNTHETIC_RPS:g}" in synthetic
+    scorer = OnlineRiskScorer()
+    assert (RiskConfig().min_history, RiskConfig().refit_every) == (
+        scorer.min_history,
+        scorer.refit_every,
+    )
+    orchestrator = RiskOrchestrator()
+    for key in ("medium_threshold", "high_threshold", "approval_threshold"):
+        assert fields[key].default == getattr(orchestrator, key)
