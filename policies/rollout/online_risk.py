@@ -24,6 +24,7 @@ releases, 0.5 for the first. It is the input of
 
 from __future__ import annotations
 
+import bisect
 import math
 from collections.abc import Mapping
 from dataclasses import asdict, dataclass, is_dataclass
@@ -120,6 +121,7 @@ class OnlineRiskScorer(BasePolicy):
         self.records_: list[dict[str, Any]] = []  # releases seen, in scoring order
         self.index_: dict[Any, int] = {}
         self.outcomes_: dict[Any, tuple[bool, float]] = {}
+        self.known_times_: list[float] = []  # sorted known_at of the recorded outcomes
         self.now_ = -math.inf
         self.fitted_: RiskModel | None = None
         self.fitted_on_: int | None = None
@@ -141,7 +143,11 @@ class OnlineRiskScorer(BasePolicy):
             raise ValueError(
                 f"known_at must be a finite time >= the release's at_s {at:g}, got {known_at!r}"
             )
+        if release_id in self.outcomes_:  # a correction: its old time leaves the index
+            old = self.outcomes_[release_id][1]
+            del self.known_times_[bisect.bisect_left(self.known_times_, old)]
         self.outcomes_[release_id] = (bool(label), float(known_at))
+        bisect.insort(self.known_times_, float(known_at))
 
     def _known_before(self, now: float) -> list[int]:
         """Rows (scoring order) whose outcome is known strictly before ``now``."""
@@ -180,9 +186,9 @@ class OnlineRiskScorer(BasePolicy):
         self.now_ = now
         self.index_[rid] = len(self.records_)
         self.records_.append(rec)
-        rows = self._known_before(now)
-        if refit_due(len(rows), self.fitted_on_, self.min_history, self.refit_every):
-            self._refit(rows)
+        n_known = bisect.bisect_left(self.known_times_, now)
+        if refit_due(n_known, self.fitted_on_, self.min_history, self.refit_every):
+            self._refit(self._known_before(now))
         assert self.fitted_ is not None
         score = float(self.fitted_.score_features(features(rec))[0])
         ref = self.reference_
