@@ -121,8 +121,12 @@ def _walk(model: type[BaseModel], prefix: str, rows: list[dict[str, str]]) -> No
             {
                 "key": f"{prefix}*",
                 "type": "any",
-                "default": "the policy's default",
-                "doc": "any other key is a parameter of the named policy (fargate-lab policies)",
+                "default": getattr(model, "extra_default", "the policy's default"),
+                "doc": getattr(
+                    model,
+                    "extra_doc",
+                    "any other key is a parameter of the named policy (fargate-lab policies)",
+                ),
             }
         )
 

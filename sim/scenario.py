@@ -29,6 +29,7 @@ from pydantic import (
 )
 
 from sim.fargate import DEFAULT_SPOT_DISCOUNT, TaskSize, TaskSizeError
+from sim.pipeline_config import PipelineConfig, RiskConfig
 from sim.traffic.config import TrafficConfig, parse_duration
 
 Duration = Annotated[float, BeforeValidator(parse_duration), Field(ge=0)]
@@ -353,6 +354,8 @@ class Scenario(_Section):
     faults: FaultsConfig = Field(default_factory=FaultsConfig)
     slo: SloConfig = Field(default_factory=SloConfig)
     autoscaler: AutoscalerConfig = Field(default_factory=AutoscalerConfig)
+    risk: RiskConfig = Field(default_factory=RiskConfig)
+    pipeline: PipelineConfig = Field(default_factory=PipelineConfig)
     name: str = "scenario"
     base_dir: str | None = Field(None, description="Folder relative trace paths resolve in.")
 
@@ -473,6 +476,7 @@ def scenario_from_dict(
     except ValidationError as exc:
         raise ScenarioError(_format_validation_error(source, exc)) from None
     _check_autoscaler(scenario, source)
+    _check_risk_and_pipeline(scenario, source)
     check_memory(scenario, source)
     return scenario
 
@@ -495,6 +499,20 @@ def _check_autoscaler(scenario: Scenario, source: str) -> None:
             f"{source}: autoscaler.interval: {interval:g} s is shorter than run.tick = "
             f"{scenario.run.tick:g} s; a policy decides at most once a tick (policy {name!r})"
         )
+
+
+def _check_risk_and_pipeline(scenario: Scenario, source: str) -> None:
+    """Names in ``[risk]`` and ``[pipeline]`` that belong to the policies (risk model and its
+    parameters, strategies, analyses, templates), checked at load (lazy import, like
+    :func:`_check_autoscaler`)."""
+    if not {"risk", "pipeline"} & scenario.model_fields_set:
+        return  # the defaults are valid (tests/policies/rollout/test_orchestration_config.py)
+    from policies.rollout.orchestration import check_sections
+
+    try:
+        check_sections(scenario.risk, scenario.pipeline)
+    except ValueError as exc:
+        raise ScenarioError(f"{source}: {exc}") from None
 
 
 def available_memory() -> int | None:

@@ -65,6 +65,7 @@ __all__ = [
     "gating_curve",
     "evaluate_risk",
     "make_risk_model",
+    "refit_due",
     "risk_model_from_section",
     "risk_model_defaults",
     "risk_model_names",
@@ -401,6 +402,17 @@ def risk_model_from_section(section: Mapping[str, Any] | None) -> RiskModel:
 # ---------------------------------------------------------------------------------------------
 
 
+def refit_due(n_known: int, fitted_on: int | None, min_history: int, refit_every: int) -> bool:
+    """The walk-forward refit rule (:func:`walk_forward` and the online scorer of
+    :mod:`policies.rollout.online_risk` share it): with ``n_known`` outcomes known when a
+    release ships and the current model fitted on ``fitted_on`` of them (None: no model yet),
+    fit a new one at the first release, once ``refit_every`` more outcomes are known, and
+    when ``min_history`` is first reached (the switch from the fallback to the model)."""
+    if fitted_on is None:
+        return True
+    return n_known - fitted_on >= refit_every or fitted_on < min_history <= n_known
+
+
 def walk_forward(
     releases: pd.DataFrame,
     outcomes: pd.DataFrame,
@@ -453,7 +465,7 @@ def walk_forward(
     epochs: list[int] = []  # n_known each epoch is fitted on
     for i in order:
         n = int(n_known_at[i])
-        if not epochs or n - epochs[-1] >= refit_every or (epochs[-1] < min_history <= n):
+        if refit_due(n, epochs[-1] if epochs else None, min_history, refit_every):
             epochs.append(n)
         epoch_of[i] = len(epochs) - 1
     x_all = features(rel)

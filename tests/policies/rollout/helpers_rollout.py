@@ -1,10 +1,13 @@
-"""Builders of AnalysisInput for the rollout analysis tests."""
+"""Builders of AnalysisInput for the rollout analysis tests, and of simulated release
+histories for the risk tests."""
 
 from __future__ import annotations
 
 import numpy as np
+import pandas as pd
 
 from policies.rollout.analysis import AnalysisInput
+from sim.releases import DAY_S, Release, generate_releases, releases_config, releases_frame
 
 
 def series_input(
@@ -42,3 +45,16 @@ def traffic(rate: list[float], requests: float = 1000.0, p99: list[float] | None
     if p99 is not None:
         cols["TargetResponseTime_p99"] = np.asarray(p99, float)
     return cols
+
+
+def releases_with_outcomes(seed: int, days: float) -> tuple[list[Release], pd.DataFrame]:
+    """8 releases a working day over ``days`` days, and their outcomes (``id``, ``bad``,
+    ``outcome_known_at_s``) known 10 min to 2 days (log-uniform) after shipping."""
+    rng = np.random.default_rng(seed)
+    releases = generate_releases(releases_config({"per_day": 8}), days * DAY_S, rng)
+    rel = releases_frame(releases)
+    delay = np.exp(rng.uniform(np.log(600), np.log(2 * DAY_S), len(rel)))
+    out = pd.DataFrame(
+        {"id": rel["id"], "bad": rel["bad"], "outcome_known_at_s": rel["at_s"] + delay}
+    )
+    return releases, out

@@ -8,6 +8,7 @@ import functools
 import numpy as np
 import pandas as pd
 import pytest
+from helpers_rollout import releases_with_outcomes
 
 from policies.rollout.risk import (
     GbmRisk,
@@ -31,14 +32,8 @@ from sim.releases import DAY_S, HIDDEN_COLUMNS, generate_releases, releases_conf
 @functools.cache
 def _data(seed: int = 5) -> tuple[pd.DataFrame, pd.DataFrame]:
     """About 1,400 releases over 240 days; outcomes known 10 min to 2 days after shipping."""
-    rng = np.random.default_rng(seed)
-    releases = generate_releases(releases_config({"per_day": 8}), 240 * DAY_S, rng)
-    rel = releases_frame(releases)
-    delay = np.exp(rng.uniform(np.log(600), np.log(2 * DAY_S), len(rel)))
-    out = pd.DataFrame(
-        {"id": rel["id"], "bad": rel["bad"], "outcome_known_at_s": rel["at_s"] + delay}
-    )
-    return rel, out
+    releases, out = releases_with_outcomes(seed, 240)
+    return releases_frame(releases), out
 
 
 def _leaky_walk_forward(rel, out, model, min_history=50, refit_every=25):
