@@ -1,9 +1,10 @@
 """``fargate-lab report DIR``: report.md and figures from a sweep's ``runs.parquet``.
 
 * **Configurations and samples.** The axes ``run.seed`` and ``traffic.start`` (windows) index
-  independent samples (:data:`experiments.sweep.SAMPLE_AXES`); every other axis, with the
-  trace, the policy and its parameters, names a configuration. Each table row is one
-  configuration with ``n`` samples.
+  independent samples (:data:`experiments.sweep.SAMPLE_AXES`); an axis of whole ``traffic``
+  tables is read as trace and window. Every other axis, with the trace, the policy and its
+  parameters, names a configuration. Each table row is one configuration with ``n``
+  samples (its runs' distinct seeds and windows).
 * **Intervals.** 95% confidence intervals of the mean over the ``n`` samples: Student t by
   default (``scipy.stats.t``; sweeps usually have 2-10 seeds or windows, where a bootstrap of
   so few values under-covers, see experiments/stats.py), or ``--ci bootstrap``:
@@ -92,15 +93,17 @@ def mean_ci(values: Any, method: str = "t") -> tuple[float, float, float, int]:
     return mean, float(low), float(high), n
 
 
-def _config_columns(runs: pd.DataFrame, axes: list[str]) -> list[str]:
-    cols = ["trace", "policy", "params"]
-    cols += [a for a in axes if a not in SAMPLE_AXES and a != "autoscaler" and a in runs]
-    cols += [a for a in axes if a == "autoscaler"]
-    seen: list[str] = []
-    for c in cols:
-        if c not in seen and not c.startswith("autoscaler.") and c != "traffic.trace":
-            seen.append(c)
-    return seen
+def _config_columns(axes: list[str]) -> list[str]:
+    """Columns naming a configuration: trace, policy, params and every axis that is not a
+    sample axis or already one of those (``autoscaler...``, ``traffic.trace``, a whole
+    ``traffic`` table, which is read as a trace and a window)."""
+    skip = ("autoscaler", "traffic", "traffic.trace", *SAMPLE_AXES)
+    rest = [a for a in axes if a not in skip and not a.startswith("autoscaler.")]
+    return ["trace", "policy", "params", *rest]
+
+
+#: Columns of every row that identify a sample (derived from the resolved scenario).
+SAMPLE_COLUMNS = ("seed", "window")
 
 
 def _label(row: pd.Series | dict[str, Any], cols: list[str]) -> str:
@@ -108,7 +111,7 @@ def _label(row: pd.Series | dict[str, Any], cols: list[str]) -> str:
     text = str(row["policy"]) + (
         "(" + ", ".join(f"{k}={v}" for k, v in params.items()) + ")" if params else ""
     )
-    extra = [f"{c}={row[c]}" for c in cols if c not in ("trace", "policy", "params", "autoscaler")]
+    extra = [f"{c}={row[c]}" for c in cols[3:]]
     return " ".join([text, *extra])
 
 
@@ -116,7 +119,7 @@ def summary_table(
     runs: pd.DataFrame, axes: list[str], method: str = "t", metrics: tuple[str, ...] = METRICS
 ) -> pd.DataFrame:
     """One row per configuration: n and mean, CI low, CI high of each of ``metrics``."""
-    cols = _config_columns(runs, axes)
+    cols = _config_columns(axes)
     rows = []
     for _, group in runs.groupby(cols, sort=False, dropna=False):
         first = group.iloc[0]
@@ -148,11 +151,9 @@ def paired_table(
             f"--baseline {baseline!r}: not a policy of this sweep; allowed: "
             f"{', '.join(sorted(policies))}"
         )
-    cols = _config_columns(runs, axes)
-    pair = ["trace", *[c for c in cols if c not in ("trace", "policy", "params", "autoscaler")]]
-    pair += [a for a in SAMPLE_AXES if a in runs]
-    if not any(a in runs for a in SAMPLE_AXES):
-        pair += ["seed", "window"]
+    cols = _config_columns(axes)
+    pair = ["trace", *cols[3:], *SAMPLE_COLUMNS]
+    runs = runs.assign(window=runs["window"].fillna("(trace start)"))
     base_rows = runs[runs.policy == baseline]
     base_params = base_rows.sort_values("grid_index")["params"].iloc[0]
     base = base_rows[base_rows.params == base_params].set_index(pair)
@@ -244,7 +245,11 @@ def plot_timeseries(metrics: pd.DataFrame, capacity_rps: float, title: str, path
     hours = metrics["time_s"].to_numpy(float) / 3600.0
     fig, (a1, a2) = plt.subplots(2, 1, figsize=(9, 6), sharex=True)
     a1.plot(hours, metrics["rate_rps"], label="load (req/s)")
-    a1.plot(hours, metrics["supply_tasks"] * capacity_rps, label="serving capacity (req/s)")
+    a1.plot(
+        hours,
+        metrics["supply_tasks"] * capacity_rps,
+        label="serving capacity (serving tasks x capacity_rps)",
+    )
     a1.set_ylabel("requests/s")
     a1.legend(fontsize=8)
     a1.set_title(title, fontsize=9)
@@ -288,6 +293,7 @@ def write_report(
     baseline = baseline or default_baseline(runs)
     table = summary_table(runs, axes, method)
     paired = paired_table(runs, axes, baseline, method)
+    base_first = runs[runs.policy == baseline].sort_values("grid_index").iloc[0]
     if run is None:
         chosen = runs[runs.policy == baseline].sort_values("grid_index").iloc[0]
     else:
@@ -332,6 +338,8 @@ def write_report(
     lines += [
         "",
         f"## Paired against the baseline `{baseline}`",
+        "",
+        f"Baseline setting: {_label(base_first, [])} (its first setting in grid order).",
         "",
         "Cost relative to the baseline (-0.1: 10% cheaper) and good-minutes fraction minus the "
         "baseline's, paired by trace, seed/window and the other non-policy axes; mean [95% CI].",

@@ -227,8 +227,6 @@ def test_user_csv_trace_through_sweep_and_report(tmp_path: Path) -> None:
         '[axes]\n"autoscaler.policy" = ["static", "target-tracking"]\n"run.seed" = [1, 2, 3]\n'
     )
     spec = write_spec(tmp_path, body)
-    with pytest.raises(SpecError):
-        load_spec(spec)
     out = tmp_path / "out"
     assert main(["sweep", str(spec), "--out", str(out), "--workers", "1", "-q"]) == 0
     runs = pd.read_parquet(out / "runs.parquet")
@@ -273,3 +271,26 @@ def test_rollout_section_when_summary_has_releases(tmp_path: Path) -> None:
     assert "## Rollout outcomes" in text and "releases_total" in text
     assert "stored with the run (--tables)" in text
     assert json.loads((out / "sweep.json").read_text())["grid_size"] == 4
+
+
+def test_autoscaling_specs_hold_the_experiments_windows_and_settings() -> None:
+    """The tuning spec loads whole (every point validated); the evaluation spec (774 points,
+    slow to validate) holds the same settings plus the oracle and the evaluation windows."""
+    import tomllib
+
+    from experiments.autoscaling import TUNING
+    from experiments.autoscaling_windows import TRACES, layout
+
+    root = Path(__file__).resolve().parents[2] / "experiments" / "specs"
+    tuning = load_spec(root / "autoscaling-tuning.toml")
+    evaluation = tomllib.loads((root / "autoscaling.toml").read_text())
+    windows = {(t, w.role, w.start) for t in TRACES for w in layout(t, 3.5, 5)}
+    got = {(p.axes["traffic"]["trace"], p.axes["traffic"]["start"]) for p in tuning.points}
+    assert got == {(t, s) for t, role, s in windows if role == "tuning"}
+    got = {(w["trace"], w["start"]) for w in evaluation["axes"]["traffic"]}
+    assert got == {(t, s) for t, role, s in windows if role == "evaluation"}
+    assert {p.scenario["run"]["duration"] for p in tuning.points} == {3.5 * 86400}
+    settings = sum(len(v[1]) for k, v in TUNING.items() if k != "scheduled")
+    assert len(tuning.axes["autoscaler"]) == settings
+    assert evaluation["axes"]["autoscaler"] == [{"policy": "oracle"}, *tuning.axes["autoscaler"]]
+    assert evaluation["scenario"] == "autoscaling-base.toml"
