@@ -3,7 +3,9 @@ LocalCluster (processes, on 127.0.0.1), the same grid each time, in one session.
 
 Usage: ``python benchmarks/bench_sweep.py [--runs 16] [--hours 12]``. The grid is
 ``--runs`` seeds of target tracking on the synthetic load, ``--hours`` of simulated time
-each. Efficiency on 2 workers = (2-worker throughput) / (2 x 1-worker throughput). It also
+each. Efficiency on 2 workers = (2-worker throughput) / (2 x 1-worker throughput); the CPU
+seconds of the local runs (this process and its pool workers) show how much of a shortfall is
+overhead rather than cores taken by other work. It also
 checks that the three executors stored identical rows. The machine's load average is
 printed before and after: other work on the machine lowers the figures.
 """
@@ -12,6 +14,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import resource
 import tempfile
 import time
 from pathlib import Path
@@ -32,13 +35,26 @@ def make_spec(folder: Path, runs: int, hours: float) -> Path:
     return spec
 
 
+def cpu_seconds() -> float:
+    """CPU time of this process and of its finished children (the pool's workers)."""
+    me, kids = (
+        resource.getrusage(resource.RUSAGE_SELF),
+        resource.getrusage(resource.RUSAGE_CHILDREN),
+    )
+    return me.ru_utime + me.ru_stime + kids.ru_utime + kids.ru_stime
+
+
 def timed(label: str, spec_path: Path, out: Path, **kw) -> tuple[float, pd.DataFrame]:
     spec = load_spec(spec_path)
-    t0 = time.perf_counter()
+    t0, c0 = time.perf_counter(), cpu_seconds()
     frame, executed = run_sweep(spec, out, progress=False, **kw)
-    elapsed = time.perf_counter() - t0
+    elapsed, cpu = time.perf_counter() - t0, cpu_seconds() - c0
     rpm = runs_per_minute(executed, elapsed)
-    print(f"{label:<28} {executed} runs in {elapsed:7.1f} s: {rpm:6.2f} runs/min", flush=True)
+    # The Dask workers are not this process's finished children: their CPU is not counted.
+    where = "" if "scheduler" in kw else f", {cpu:.1f} CPU s"
+    print(
+        f"{label:<28} {executed} runs in {elapsed:7.1f} s{where}: {rpm:6.2f} runs/min", flush=True
+    )
     return rpm, frame
 
 

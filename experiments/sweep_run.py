@@ -108,12 +108,15 @@ def _dask_results(
     except OSError as exc:
         raise ValueError(f"--scheduler {scheduler}: cannot connect ({exc})") from None
     try:
-        futures = [
-            client.submit(run_point, p, tables, key=f"fargate-lab-{p.scenario_hash}", pure=False)
-            for p in points
-        ]
-        for fut in as_completed(futures):
-            yield fut.result()
+        with client.as_current():  # this client for as_completed, not a process-wide default
+            futures = [
+                client.submit(
+                    run_point, p, tables, key=f"fargate-lab-{p.scenario_hash}", pure=False
+                )
+                for p in points
+            ]
+            for _, result in as_completed(futures, with_results=True):
+                yield result
     finally:
         client.close()
 

@@ -294,3 +294,21 @@ def test_autoscaling_specs_hold_the_experiments_windows_and_settings() -> None:
     assert len(tuning.axes["autoscaler"]) == settings
     assert evaluation["axes"]["autoscaler"] == [{"policy": "oracle"}, *tuning.axes["autoscaler"]]
     assert evaluation["scenario"] == "autoscaling-base.toml"
+
+
+@pytest.mark.parametrize(
+    ("options", "words"),
+    [
+        (["--workers", "0"], "--workers must be >= 1, got 0"),
+        (["--scheduler", "localhost:8786"], "expected an address like tcp://HOST:PORT"),
+    ],
+)
+def test_bad_options_are_refused_before_anything_runs(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], options: list[str], words: str
+) -> None:
+    spec = write_spec(tmp_path, '[axes]\n"run.seed" = [1, 2]\n')
+    out = tmp_path / "out"
+    assert main(["sweep", str(spec), "--out", str(out), "-q", *options]) == 2
+    err = capsys.readouterr().err
+    assert words in err and err.count("\n") == 1
+    assert not (out / "parts").exists() or not list((out / "parts").iterdir())
