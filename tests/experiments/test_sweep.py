@@ -312,3 +312,52 @@ def test_bad_options_are_refused_before_anything_runs(
     err = capsys.readouterr().err
     assert words in err and err.count("\n") == 1
     assert not (out / "parts").exists() or not list((out / "parts").iterdir())
+
+
+def test_ctrl_c_keeps_finished_runs_and_says_so(tmp_path: Path) -> None:
+    from experiments.outputs import Interrupted
+
+    spec = write_spec(tmp_path, GRID)
+    out = tmp_path / "out"
+    calls: list[str] = []
+
+    def interrupted(points, tables):
+        yield from counting_runner(calls)(points[:2], tables)
+        raise KeyboardInterrupt
+
+    with pytest.raises(Interrupted, match="2 of 6 runs stored") as info:
+        run_sweep(spec, out, runner=interrupted, progress=False)
+    assert info.value.exit_status == 130
+    assert len(pd.read_parquet(out / "runs.parquet")) == 2
+    rest: list[str] = []
+    run_sweep(spec, out, runner=counting_runner(rest), progress=False)
+    assert len(rest) == 4 and not set(rest) & set(calls)
+
+
+@pytest.mark.slow
+def test_sigkilled_sweep_process_resumes_with_nothing_lost_or_twice(tmp_path: Path) -> None:
+    """A real kill: the sweep's process gets SIGKILL once it has stored two runs."""
+    import os
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    body = '[set]\n"run.duration" = "6h"\n[axes]\n"run.seed" = [1, 2, 3, 4, 5, 6, 7, 8]\n'
+    spec = write_spec(tmp_path, body)
+    out = tmp_path / "out"
+    cmd = [sys.executable, "-m", "experiments", "sweep", str(spec), "--out", str(out)]
+    proc = subprocess.Popen([*cmd, "--workers", "1", "-q"], stderr=subprocess.DEVNULL)
+    deadline = time.monotonic() + 300  # a bound on the wait, not an assertion on speed
+    while time.monotonic() < deadline and proc.poll() is None:
+        if len(list((out / "parts").glob("*.parquet"))) >= 2:
+            break
+        time.sleep(0.05)
+    os.kill(proc.pid, signal.SIGKILL)
+    proc.wait()
+    stored = {p.stem for p in (out / "parts").glob("*.parquet")}
+    assert 2 <= len(stored) < 8
+    calls: list[str] = []
+    frame, executed = run_sweep(spec, out, runner=counting_runner(calls), progress=False)
+    assert executed == 8 - len(stored) and not set(calls) & stored
+    assert list(frame.scenario_hash) == [p.scenario_hash for p in load_spec(spec).points]
