@@ -28,9 +28,11 @@ before anything runs (:func:`load_spec`); the runs go to a resumable results sto
 from __future__ import annotations
 
 import copy
+import functools
 import hashlib
 import itertools
 import json
+import os
 import tomllib
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -138,7 +140,9 @@ def _trace_value(value: Any, base: Path, where: str) -> Any:
     return str(path.resolve())
 
 
-def _file_digest(path: str) -> str:
+@functools.lru_cache(maxsize=64)
+def _file_digest(path: str, mtime_ns: int, size: int) -> str:
+    """sha256 of a file's bytes (cached per path, modification time and size)."""
     h = hashlib.sha256()
     with open(path, "rb") as fh:
         for block in iter(lambda: fh.read(1 << 20), b""):
@@ -239,7 +243,8 @@ def load_spec(path: str | Path) -> SweepSpec:
         identity = dict(resolved)
         trace = resolved["traffic"]["trace"]
         if trace is not None and Path(trace).is_absolute():  # hash the file's content too
-            identity["trace_sha256"] = _file_digest(trace)
+            st = os.stat(trace)
+            identity["trace_sha256"] = _file_digest(trace, st.st_mtime_ns, st.st_size)
         digest = canonical_hash(identity)
         if digest in hashes:
             raise SpecError(

@@ -361,3 +361,13 @@ def test_sigkilled_sweep_process_resumes_with_nothing_lost_or_twice(tmp_path: Pa
     frame, executed = run_sweep(spec, out, runner=counting_runner(calls), progress=False)
     assert executed == 8 - len(stored) and not set(calls) & stored
     assert list(frame.scenario_hash) == [p.scenario_hash for p in load_spec(spec).points]
+
+
+def test_hash_covers_the_csv_trace_content(tmp_path: Path) -> None:
+    csv = tmp_path / "t.csv"
+    csv.write_text("timestamp,requests\n2024-01-01T00:00:00,600\n2024-01-01T00:01:00,900\n")
+    spec = write_spec(tmp_path, '[set]\n"traffic.trace" = "t.csv"\n')
+    before = load_spec(spec).points[0].scenario_hash
+    assert load_spec(spec).points[0].scenario_hash == before
+    csv.write_text("timestamp,requests\n2024-01-01T00:00:00,600\n2024-01-01T00:01:00,1200\n")
+    assert load_spec(spec).points[0].scenario_hash != before
