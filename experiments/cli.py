@@ -2,7 +2,9 @@
 
 Subcommands: ``simulate`` (run a scenario), ``traces list`` / ``traces fetch`` (the trace
 catalog), ``demo`` (the demonstration ``make demo`` runs), ``policies`` (the registry),
-``experiment autoscaling``, ``advise`` (the advisor, experiments/advise.py), ``scenario keys`` (every scenario key with its default).
+``experiment autoscaling``, ``advise`` (the advisor, experiments/advise.py), ``scenario keys``
+(every scenario key with its default), ``sweep`` and ``report`` (declarative sweeps and their
+reports, experiments/sweep_cli.py).
 
 Errors a user can cause are one line on stderr and exit status 2, never a traceback; Ctrl-C
 is one line and exit status 130. Output folders are checked before any work and written
@@ -350,6 +352,10 @@ def build_parser() -> argparse.ArgumentParser:
     )
     sk.add_argument("--json", action="store_true", help="print a JSON list of the keys")
     sk.set_defaults(func=cmd_scenario_keys)
+
+    from experiments.sweep_cli import add_sweep_parsers  # sweep, report (issue 11)
+
+    add_sweep_parsers(sub, _MIRROR_HELP)
 
     from experiments.ecs_cli import add_ecs_parser  # fargate-lab ecs ... (issue 7)
 

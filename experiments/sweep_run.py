@@ -1,0 +1,211 @@
+"""Running a sweep: the grid points not yet stored, on a local process pool (default) or on
+a Dask distributed cluster (``--scheduler tcp://HOST:PORT``, the ``fargate-lab[dask]`` extra),
+with a progress bar and ETA on stderr.
+
+Each run is a pure function of its resolved scenario (seeds come from the spec), so the pool
+and Dask give identical rows. The client (this process) writes each finished run to the store
+as soon as it arrives; an interrupted sweep keeps every finished run and the next
+``fargate-lab sweep`` with the same spec and ``--out`` runs only the rest.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import signal
+from collections.abc import Callable, Iterator
+from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
+from pathlib import Path
+from typing import Any
+
+from experiments.outputs import Interrupted
+from experiments.store import ResultsStore, code_version
+from experiments.sweep import GridPoint, SweepSpec, load_spec
+
+#: Per-run tables the store keeps with ``--tables``.
+TABLES = ("metrics", "decisions")
+
+
+def _cell(value: Any) -> Any:
+    """An axis value as a Parquet cell: scalars as they are, tables and lists as JSON."""
+    if isinstance(value, dict | list):
+        return json.dumps(value, sort_keys=True)
+    return value
+
+
+def run_point(
+    point: GridPoint, tables: bool = False
+) -> tuple[dict[str, Any], dict[str, Any] | None]:
+    """Run one grid point; return its row (identity, axes, summary) and, with ``tables``, its
+    metrics and decisions tables."""
+    from backends.sim import run_scenario
+    from sim.scenario import scenario_from_dict
+
+    scen = scenario_from_dict(point.scenario, f"grid point {point.index + 1}")
+    result = run_scenario(scen)
+    params = scen.autoscaler.params
+    row: dict[str, Any] = {
+        "scenario_hash": point.scenario_hash,
+        "grid_index": point.index,
+        "name": scen.name,
+        "trace": scen.traffic.trace if scen.traffic.trace is not None else "synthetic",
+        "policy": scen.autoscaler.policy,
+        "params": json.dumps(params, sort_keys=True),
+        "seed": scen.run.seed,
+        "window": scen.traffic.start.isoformat() if scen.traffic.start is not None else None,
+        "duration_s": scen.run.duration,
+        "scenario_json": json.dumps(point.scenario, sort_keys=True),
+    }
+    for key, value in point.axes.items():
+        row[key] = _cell(value)
+    for key, value in result.summary.items():
+        row[key] = value
+    out = None
+    if tables:
+        out = {"metrics": result.metrics, "decisions": result.decisions}
+    return row, out
+
+
+def _ignore_sigint() -> None:
+    """Pool initializer: workers leave Ctrl-C to the parent, which stops them."""
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+
+
+def _pool_results(
+    points: list[GridPoint], tables: bool, workers: int
+) -> Iterator[tuple[dict[str, Any], Any]]:
+    if workers <= 1:
+        for p in points:
+            yield run_point(p, tables)
+        return
+    pool = ProcessPoolExecutor(max_workers=workers, initializer=_ignore_sigint)
+    try:
+        pending = {pool.submit(run_point, p, tables) for p in points}
+        while pending:
+            finished, pending = wait(pending, return_when=FIRST_COMPLETED)
+            for f in finished:
+                yield f.result()
+    except BaseException:
+        for proc in list(getattr(pool, "_processes", {}).values()):
+            proc.terminate()
+        pool.shutdown(wait=True, cancel_futures=True)
+        raise
+    pool.shutdown(wait=True)
+
+
+def _dask_results(
+    points: list[GridPoint], tables: bool, scheduler: str
+) -> Iterator[tuple[dict[str, Any], Any]]:
+    try:
+        from distributed import Client, as_completed
+    except ImportError:
+        raise ValueError(
+            "--scheduler needs Dask distributed: pip install 'fargate-lab[dask]'"
+        ) from None
+    try:
+        client = Client(scheduler, timeout="10s", set_as_default=False)
+    except OSError as exc:
+        raise ValueError(f"--scheduler {scheduler}: cannot connect ({exc})") from None
+    try:
+        with client.as_current():  # this client for as_completed, not a process-wide default
+            futures = [
+                client.submit(
+                    run_point, p, tables, key=f"fargate-lab-{p.scenario_hash}", pure=False
+                )
+                for p in points
+            ]
+            for _, result in as_completed(futures, with_results=True):
+                yield result
+    finally:
+        client.close()
+
+
+def run_sweep(
+    spec: SweepSpec | str | Path,
+    out: str | Path,
+    *,
+    workers: int | None = None,
+    scheduler: str | None = None,
+    tables: bool = False,
+    progress: bool = True,
+    runner: Callable[[list[GridPoint], bool], Iterator[tuple[dict[str, Any], Any]]] | None = None,
+) -> tuple[Any, int]:
+    """Run every grid point of ``spec`` not yet stored in ``out``; consolidate
+    ``runs.parquet``. Return (the runs table, how many runs were executed now).
+
+    ``workers``: local processes (default: CPU count; 1 runs in this process). ``scheduler``:
+    a Dask scheduler address instead. ``tables``: keep each run's metrics and decisions.
+    ``runner`` replaces the executor (tests). On Ctrl-C the finished runs are stored and
+    :class:`experiments.outputs.Interrupted` says so; on a run's error the finished runs are
+    stored and the error is raised.
+    """
+    from tqdm import tqdm
+
+    if not isinstance(spec, SweepSpec):
+        spec = load_spec(spec)
+    if workers is not None and workers < 1:
+        raise ValueError(f"--workers must be >= 1, got {workers}")
+    if scheduler is not None and workers is not None:
+        raise ValueError("give --workers or --scheduler, not both")
+    if scheduler is not None and not scheduler.startswith(("tcp://", "tls://", "inproc://")):
+        raise ValueError(f"--scheduler {scheduler!r}: expected an address like tcp://HOST:PORT")
+    store = ResultsStore(out)
+    hashes = [p.scenario_hash for p in spec.points]
+    meta = {
+        "name": spec.name,
+        "spec": str(spec.path),
+        "axes": list(spec.axes),
+        "grid_size": len(spec.points),
+        "code_version": code_version(),
+    }
+    store.prepare()
+    store.read_parts(hashes)  # a corrupt part is reported before anything runs
+    done = store.stored_hashes()
+    todo = [p for p in spec.points if p.scenario_hash not in done]
+    if runner is None:
+        if scheduler is not None:
+
+            def runner(pts: list[GridPoint], tb: bool) -> Iterator[tuple[dict[str, Any], Any]]:
+                return _dask_results(pts, tb, scheduler)
+        else:
+            n = workers or os.cpu_count() or 1
+
+            def runner(pts: list[GridPoint], tb: bool) -> Iterator[tuple[dict[str, Any], Any]]:
+                return _pool_results(pts, tb, min(n, max(1, len(pts))))
+
+    executed = 0
+    bar = tqdm(
+        total=len(spec.points),
+        initial=len(spec.points) - len(todo),
+        desc=f"sweep {spec.name}",
+        unit="run",
+        disable=not progress,
+    )
+    try:
+        if todo:
+            for row, run_tables in runner(todo, tables):
+                row["code_version"] = meta["code_version"]
+                store.write_run(row, run_tables)
+                executed += 1
+                bar.update()
+    except KeyboardInterrupt:
+        bar.close()
+        store.consolidate(hashes, meta)
+        stored = len(store.stored_hashes() & set(hashes))
+        raise Interrupted(
+            f"interrupted: {stored} of {len(hashes)} runs stored in {out}; run the same "
+            "command again to run the rest"
+        ) from None
+    except BaseException:
+        bar.close()
+        store.consolidate(hashes, meta)
+        raise
+    bar.close()
+    frame = store.consolidate(hashes, meta)
+    return frame, executed
+
+
+def runs_per_minute(runs: int, seconds: float) -> float:
+    """Throughput of ``runs`` finished in ``seconds`` of wall time."""
+    return 60.0 * runs / seconds if seconds > 0 else math.nan
