@@ -122,7 +122,11 @@ def _walk(model: type[BaseModel], prefix: str, rows: list[dict[str, str]]) -> No
                 "key": f"{prefix}*",
                 "type": "any",
                 "default": "the policy's default",
-                "doc": "any other key is a parameter of the named policy (fargate-lab policies)",
+                "doc": getattr(
+                    model,
+                    "EXTRA_DOC",
+                    "any other key is a parameter of the named policy (fargate-lab policies)",
+                ),
             }
         )
 

@@ -16,7 +16,7 @@ import os
 import tomllib
 import typing
 from pathlib import Path
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any, ClassVar, Literal
 
 from pydantic import (
     BaseModel,
@@ -29,6 +29,7 @@ from pydantic import (
 )
 
 from sim.fargate import DEFAULT_SPOT_DISCOUNT, TaskSize, TaskSizeError
+from sim.releases import ReleasesConfig
 from sim.traffic.config import TrafficConfig, parse_duration
 
 Duration = Annotated[float, BeforeValidator(parse_duration), Field(ge=0)]
@@ -346,6 +347,36 @@ class AutoscalerConfig(BaseModel):
         return dict(self.model_extra or {})
 
 
+class RolloutConfig(BaseModel):
+    """``strategy`` names a registered rollout strategy (``fargate-lab rollouts``); every
+    other key is one of its parameters. Default ``rolling``, the ECS deployment controller's
+    default (https://docs.aws.amazon.com/AmazonECS/latest/developerguide/deployment-type-ecs.html)."""
+
+    model_config = ConfigDict(extra="allow")
+    EXTRA_DOC: ClassVar[str] = (
+        "any other key is a parameter of the named strategy (fargate-lab rollouts)"
+    )
+    strategy: str = Field("rolling", description="Rollout strategy for each release.")
+
+    @property
+    def params(self) -> dict[str, Any]:
+        return dict(self.model_extra or {})
+
+
+class AnalysisConfig(BaseModel):
+    """``method`` names a registered analysis method (alarm, threshold, kayenta, anomaly);
+    every other key is one of its parameters. None: no analysis (only the strategy's own
+    checks, e.g. the circuit breaker, can roll a release back)."""
+
+    model_config = ConfigDict(extra="allow")
+    EXTRA_DOC: ClassVar[str] = "any other key is a parameter of the named analysis method"
+    method: str | None = Field(None, description="Canary analysis method; None: none.")
+
+    @property
+    def params(self) -> dict[str, Any]:
+        return dict(self.model_extra or {})
+
+
 class Scenario(_Section):
     run: RunConfig = Field(default_factory=RunConfig)
     service: ServiceConfig = Field(default_factory=ServiceConfig)
@@ -353,6 +384,10 @@ class Scenario(_Section):
     faults: FaultsConfig = Field(default_factory=FaultsConfig)
     slo: SloConfig = Field(default_factory=SloConfig)
     autoscaler: AutoscalerConfig = Field(default_factory=AutoscalerConfig)
+    # Releases and rollouts (README "Releases and rollouts"; backends/sim_rollout.py).
+    releases: ReleasesConfig = Field(default_factory=ReleasesConfig)
+    rollout: RolloutConfig = Field(default_factory=RolloutConfig)
+    analysis: AnalysisConfig = Field(default_factory=AnalysisConfig)
     name: str = "scenario"
     base_dir: str | None = Field(None, description="Folder relative trace paths resolve in.")
 
@@ -473,6 +508,7 @@ def scenario_from_dict(
     except ValidationError as exc:
         raise ScenarioError(_format_validation_error(source, exc)) from None
     _check_autoscaler(scenario, source)
+    _check_rollout(scenario, source)
     check_memory(scenario, source)
     return scenario
 
@@ -495,6 +531,28 @@ def _check_autoscaler(scenario: Scenario, source: str) -> None:
             f"{source}: autoscaler.interval: {interval:g} s is shorter than run.tick = "
             f"{scenario.run.tick:g} s; a policy decides at most once a tick (policy {name!r})"
         )
+
+
+def _check_rollout(scenario: Scenario, source: str) -> None:
+    """Build the ``[rollout]`` strategy and the ``[analysis]`` method (if any) now, so a bad
+    name or parameter is refused when the file loads, naming the key and what is allowed."""
+    from policies.rollout.registry import ANALYSES, STRATEGIES
+
+    checks = [("rollout", "strategy", STRATEGIES, scenario.rollout.strategy, scenario.rollout)]
+    if scenario.analysis.method is not None:
+        checks.append(
+            ("analysis", "method", ANALYSES, scenario.analysis.method, scenario.analysis)
+        )
+    for section, key, registry, name, config in checks:
+        if name not in registry.names():
+            raise ScenarioError(
+                f"{source}: {section}.{key}: unknown {registry.noun} {name!r}; allowed: "
+                f"{', '.join(registry.names())}"
+            )
+        try:
+            registry.make(name, **config.params)
+        except registry.error as exc:
+            raise ScenarioError(f"{source}: {section}: {exc}") from None
 
 
 def available_memory() -> int | None:
