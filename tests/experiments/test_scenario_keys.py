@@ -39,7 +39,8 @@ def test_every_model_field_is_listed_once() -> None:
     assert len(keys) == len(set(keys))
     expected = _all_fields(Scenario)
     assert expected <= set(keys), sorted(expected - set(keys))
-    assert set(keys) - expected == {"autoscaler.*"}  # the policy's own parameters
+    # The named policy's, strategy's and analysis method's own parameters.
+    assert set(keys) - expected == {"autoscaler.*", "rollout.*", "analysis.*"}
     assert {
         "run.duration",
         "traffic.synthetic.base_rps",
