@@ -67,7 +67,9 @@ class ReleaseEffects:
     def model_for(self, release: Release, base: ServingModel) -> ServingModel | None:
         """The revision's serving model when the release changes it (``latency``)."""
         if release.truth == "latency" and release.latency_factor:
-            return dataclasses.replace(base, capacity_rps=base.capacity_rps / release.latency_factor)
+            return dataclasses.replace(
+                base, capacity_rps=base.capacity_rps / release.latency_factor
+            )
         return None
 
     def deployed(self, revision: int, release: Release) -> None:

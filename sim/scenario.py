@@ -540,9 +540,7 @@ def _check_rollout(scenario: Scenario, source: str) -> None:
 
     checks = [("rollout", "strategy", STRATEGIES, scenario.rollout.strategy, scenario.rollout)]
     if scenario.analysis.method is not None:
-        checks.append(
-            ("analysis", "method", ANALYSES, scenario.analysis.method, scenario.analysis)
-        )
+        checks.append(("analysis", "method", ANALYSES, scenario.analysis.method, scenario.analysis))
     for section, key, registry, name, config in checks:
         if name not in registry.names():
             raise ScenarioError(

@@ -380,5 +380,7 @@ class LinearStrategy(TrafficShiftStrategy):
 
     def schedule(self) -> list[tuple[float, float]]:
         n = math.ceil(100.0 / self.step_percent - 1e-9)
-        steps = [(min(100.0, k * self.step_percent), float(self.step_bake_time)) for k in range(1, n)]
+        steps = [
+            (min(100.0, k * self.step_percent), float(self.step_bake_time)) for k in range(1, n)
+        ]
         return [*steps, (100.0, float(self.final_bake_time))]

@@ -27,8 +27,7 @@ from sim.scenario import ScenarioError, load_scenario
             ["no parameter 'max_percent'", "valid parameters: minimum_healthy_percent"],
         ),
         (
-            '[rollout]\nstrategy = "CodeDeployDefault.ECSCanary10Percent5Minutes"\n'
-            "percent = 20\n",
+            '[rollout]\nstrategy = "CodeDeployDefault.ECSCanary10Percent5Minutes"\npercent = 20\n',
             ["fixes 'percent'"],
         ),
         (
