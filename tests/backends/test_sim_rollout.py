@@ -283,3 +283,35 @@ def test_same_seed_same_releases_and_no_release_keys_without_releases() -> None:
     plain["releases"] = {}
     r = run_scenario(scenario_from_dict(plain))
     assert r.releases is None and not set(SUMMARY_KEYS) & set(r.summary)
+
+
+# -- what each kind does to its revision -------------------------------------------------------
+def test_late_failure_crash_escapes_the_circuit_breaker() -> None:
+    r = run_scenario(
+        scenario({"strategy": "rolling"}, "late-failure", late_mode="crash", failure_delay=120)
+    )
+    row = release_row(r)
+    # Healthy at first: the rollout completes; the crashes come later, after RUNNING, so the
+    # circuit breaker (which counts only failed starts) never sees them.
+    assert (row.outcome, row.full_s) == ("complete", 630.0)
+    crashes = events(r, "STOPPING")
+    crashes = crashes[(crashes.revision == 2) & crashes.reason.str.contains("late failure")]
+    assert len(crashes) >= 4
+    assert crashes.time_s.min() == pytest.approx(623.0 + 120.0, abs=1.0)
+    assert r.summary["prevention_rate"] == 0.0
+    assert r.summary["blast_radius_failed_requests"] > 0
+
+
+def test_partial_fails_its_share_and_latency_slows_its_target_group(tmp_path) -> None:
+    r = run_scenario(scenario({"strategy": "all-at-once"}, "partial", affected_share=0.05))
+    tg = r.target_groups
+    new = tg[(tg.revision == 2) & (tg.time_s >= 660)]
+    assert new.HTTPCode_Target_5XX_Count.sum() == pytest.approx(0.05 * new.served.sum())
+    slow = run_scenario(scenario({"strategy": "all-at-once"}, "latency", latency_factor=3.0))
+    tg = slow.target_groups
+    before = tg[(tg.revision == 1) & (tg.time_s < 600)].TargetResponseTime_p50.mean()
+    after = tg[(tg.revision == 2) & (tg.time_s >= 660)].TargetResponseTime_p50.mean()
+    assert after > 2.5 * before  # a third of the capacity per task: three times slower
+    out = slow.write(tmp_path / "run")
+    table = pd.read_parquet(out / "releases.parquet")
+    assert table.truth.tolist() == ["latency"] and table.outcome.tolist() == ["complete"]
