@@ -315,3 +315,21 @@ def test_partial_fails_its_share_and_latency_slows_its_target_group(tmp_path) ->
     out = slow.write(tmp_path / "run")
     table = pd.read_parquet(out / "releases.parquet")
     assert table.truth.tolist() == ["latency"] and table.outcome.tolist() == ["complete"]
+
+
+def test_a_plan_chooses_the_strategy_per_release() -> None:
+    from backends.sim_rollout import RolloutPlan
+    from policies.rollout.registry import STRATEGIES
+
+    sc = scenario({"strategy": "rolling"})
+    data = sc.model_dump()
+    data["releases"]["explicit"] = [{"at": 600, "kind": "good"}, {"at": 900, "kind": "good"}]
+    names = {0: "all-at-once", 1: "blue-green"}
+
+    def plan(release):
+        name = names[release.id]
+        return RolloutPlan(name, STRATEGIES.make(name, bake_time=30))
+
+    r = run_simulation(Simulation(scenario_from_dict(data)), plan=plan)
+    assert r.releases.strategy.tolist() == ["all-at-once", "blue-green"]
+    assert r.releases.end_s.tolist() == [660.0, 960.0]  # 630 + 30 s bake; 930 + 30 s
