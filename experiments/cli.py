@@ -250,7 +250,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="fargate-lab",
         description="Simulate Amazon ECS services on Fargate and test autoscaling policies "
-        "against synthetic and real request traces.",
+        "and rollout strategies against synthetic and real request traces.",
     )
     parser.add_argument("--version", action="version", version=f"%(prog)s {_version()}")
     sub = parser.add_subparsers(dest="command", required=True)
