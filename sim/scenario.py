@@ -61,6 +61,10 @@ ECS_TASKS_PER_SERVICE = 5000
 BYTES_PER_TICK = 200
 #: Fixed memory of a run besides its ticks (interpreter, libraries, tables), bytes.
 BASE_RUN_BYTES = 200 * 2**20
+#: Bytes per tick of each revision a release deploys: its target group's arrays (arrivals,
+#: rate, target 5xx, served, failed, late, backlog as float64, the serving count as int32:
+#: 60 bytes, sim/service.py), rounded up to 64. A run's revisions are kept to its end.
+BYTES_PER_TICK_PER_RELEASE = 64
 
 
 class ScenarioError(ValueError):
@@ -570,22 +574,30 @@ def available_memory() -> int | None:
 
 
 def memory_estimate(scenario: Scenario) -> int:
-    """Bytes a run of ``scenario`` needs: ``BYTES_PER_TICK`` per tick plus ``BASE_RUN_BYTES``."""
-    return BASE_RUN_BYTES + BYTES_PER_TICK * scenario.n_ticks
+    """Bytes a run of ``scenario`` needs: ``BYTES_PER_TICK`` per tick plus ``BASE_RUN_BYTES``,
+    plus ``BYTES_PER_TICK_PER_RELEASE`` per tick for each expected release (the explicit
+    ones and ``per_day`` for every started day of the run, an upper bound on the mean)."""
+    rel = scenario.releases
+    days = math.ceil(scenario.run.duration / 86400.0)
+    releases = len(rel.explicit) + rel.per_day * days
+    per_tick = BYTES_PER_TICK + BYTES_PER_TICK_PER_RELEASE * releases
+    return int(BASE_RUN_BYTES + per_tick * scenario.n_ticks)
 
 
 def check_memory(scenario: Scenario, source: str = "<scenario>") -> None:
     """Refuse, before anything is allocated, a run that would not fit in available memory."""
     need = memory_estimate(scenario)
+    per_tick = (need - BASE_RUN_BYTES) / max(1, scenario.n_ticks)
+    with_releases = ", with the releases' revisions" if per_tick > BYTES_PER_TICK else ""
     have = available_memory()
     if have is not None and need > have:
         gib = 2**30
         raise ScenarioError(
             f"{source}: run.duration: {scenario.run.duration:g} s at run.tick = "
             f"{scenario.run.tick:g} s is {scenario.n_ticks:,} ticks, which need about "
-            f"{need / gib:.1f} GiB ({BYTES_PER_TICK} bytes per tick), more than the "
-            f"{have / gib:.1f} GiB of memory available; shorten run.duration or lengthen "
-            "run.tick"
+            f"{need / gib:.1f} GiB ({per_tick:.0f} bytes per tick{with_releases}), more than "
+            f"the {have / gib:.1f} GiB of memory available; shorten run.duration or lengthen "
+            f"run.tick{' or release less' if with_releases else ''}"
         )
 
 

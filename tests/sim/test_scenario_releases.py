@@ -82,3 +82,16 @@ def test_scenario_keys_lists_the_sections() -> None:
     assert {"analysis.method", "rollout.*", "analysis.*"} <= set(keys)
     assert keys["rollout.strategy"]["default"] == "'rolling'"
     assert "fargate-lab rollouts" in keys["rollout.*"]["doc"]
+
+
+def test_memory_check_counts_the_releases_revisions(tmp_path: Path, monkeypatch) -> None:
+    import sim.scenario as scenario_module
+
+    monkeypatch.setattr(scenario_module, "available_memory", lambda: 2**30)
+    path = tmp_path / "s.toml"
+    path.write_text('[run]\nduration = "7d"\n')
+    load_scenario(path)  # 0.3 GiB without releases
+    # 20 releases a day for 7 days: 140 revisions of 64 bytes per tick each.
+    path.write_text('[run]\nduration = "7d"\n[releases]\nper_day = 20\n')
+    with pytest.raises(ScenarioError, match="with the releases' revisions.*or release less"):
+        load_scenario(path)
