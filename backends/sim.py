@@ -167,10 +167,13 @@ class SimBackend:
         self.sim.set_desired(target, reason)
 
 
-def run_simulation(sim: Simulation, policy: Any = None) -> RunResult:
+def run_simulation(sim: Simulation, policy: Any = None, plan: Any = None) -> RunResult:
     """Run ``sim`` to its scenario's duration under ``policy`` (default: the scenario's
     ``[autoscaler]``, made by the policy registry): one controller loop drives the policy
-    through a :class:`SimBackend`, and every round is a row of the decisions table."""
+    through a :class:`SimBackend`, and every round is a row of the decisions table. A
+    scenario with releases also runs the rollout driver (backends/sim_rollout.py), which
+    adds the ``releases`` table and the release summary keys; ``plan(release) ->
+    RolloutPlan`` overrides the scenario's ``[rollout]``/``[analysis]`` per release."""
     from backends.base import Controller
     from backends.base import run as run_controller
     from policies import registry
@@ -179,8 +182,15 @@ def run_simulation(sim: Simulation, policy: Any = None) -> RunResult:
         policy = registry.make(sim.scenario.autoscaler.policy, **sim.scenario.autoscaler.params)
     backend = SimBackend(sim, policy)
     run_controller(Controller(policy, backend, record=sim.record_decision))
+    driver = None
+    if sim.releases:  # the scenario's [releases], deployed by its [rollout] and [analysis]
+        from backends.sim_rollout import RolloutDriver, scenario_plan
+
+        driver = RolloutDriver(sim, plan if plan is not None else scenario_plan(sim))
+        driver.start()
     sim.env.run(until=sim.scenario.run.duration)
-    return sim.finish()
+    result = sim.finish()
+    return result if driver is None else driver.finish(result)
 
 
 def run_scenario(scenario: Scenario, policy: Any = None, **kwargs: Any) -> RunResult:

@@ -2,9 +2,9 @@
 
 Subcommands: ``simulate`` (run a scenario), ``traces list`` / ``traces fetch`` (the trace
 catalog), ``demo`` (the demonstration ``make demo`` runs), ``policies`` (the registry),
-``experiment autoscaling``, ``advise`` (the advisor, experiments/advise.py), ``scenario keys``
-(every scenario key with its default), ``sweep`` and ``report`` (declarative sweeps and their
-reports, experiments/sweep_cli.py).
+``rollouts`` (the rollout strategies), ``experiment autoscaling``, ``advise`` (the advisor,
+experiments/advise.py), ``scenario keys`` (every scenario key with its default), ``sweep`` and
+``report`` (declarative sweeps and their reports, experiments/sweep_cli.py).
 
 Errors a user can cause are one line on stderr and exit status 2, never a traceback; Ctrl-C
 is one line and exit status 130. Output folders are checked before any work and written
@@ -201,6 +201,13 @@ def cmd_policies(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_rollouts(args: argparse.Namespace) -> int:
+    from experiments.rollout_list import rollouts_text
+
+    print(rollouts_text(), end="")
+    return 0
+
+
 def cmd_demo(args: argparse.Namespace) -> int:
     from experiments.demo import run_demo
 
@@ -251,7 +258,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="fargate-lab",
         description="Simulate Amazon ECS services on Fargate and test autoscaling policies "
-        "against synthetic and real request traces.",
+        "and rollout strategies against synthetic and real request traces.",
     )
     parser.add_argument("--version", action="version", version=f"%(prog)s {_version()}")
     sub = parser.add_subparsers(dest="command", required=True)
@@ -283,6 +290,8 @@ def build_parser() -> argparse.ArgumentParser:
 
     pol = sub.add_parser("policies", help="list the registered policies and their defaults")
     pol.set_defaults(func=cmd_policies)
+    rol = sub.add_parser("rollouts", help="list the rollout strategies and their defaults")
+    rol.set_defaults(func=cmd_rollouts)
 
     e = sub.add_parser("experiment", help="run a named experiment")
     esub = e.add_subparsers(dest="experiment", required=True)

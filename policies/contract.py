@@ -143,3 +143,68 @@ class Decision:
             raise ValueError("a Decision needs a reason")
         if self.desired is not None and self.desired < 0:
             raise ValueError(f"desired must be >= 0, got {self.desired}")
+
+
+#: A rollout's status in a :class:`RolloutStep`.
+ROLLOUT_STATUSES: tuple[str, ...] = ("in_progress", "complete", "rolled_back")
+#: What a :class:`RolloutObservation` says of the analysis: no analysis configured, or the
+#: status of its latest verdict (policies.rollout.analysis.STATUSES).
+VERDICT_STATUSES: tuple[str, ...] = ("none", "running", "pass", "fail", "inconclusive")
+
+
+@dataclass(frozen=True)
+class RolloutObservation:
+    """What a rollout strategy may read at one round of a deployment.
+
+    ``elapsed_s``: seconds since the deployment started; ``desired``: the service's desired
+    count now (autoscaling may change it during the rollout); ``old_revision`` is replaced by
+    ``new_revision``. Per revision: ``active`` tasks (launched, not stopping), ``healthy``
+    tasks (serving behind the load balancer) and ``failed_starts`` (tasks of that revision
+    that failed to start since the deployment began: the circuit breaker's count).
+    ``weights``: the listener weights by revision, None when traffic splits by healthy
+    tasks. ``verdict``: the analysis (``VERDICT_STATUSES``) with its reason. ``stage`` is
+    the stage the strategy returned last (0 at the start) and ``stage_elapsed_s`` how long
+    ago that stage began.
+    """
+
+    elapsed_s: float
+    desired: int
+    old_revision: int
+    new_revision: int
+    active: Mapping[int, int]
+    healthy: Mapping[int, int]
+    failed_starts: Mapping[int, int]
+    weights: Mapping[int, float] | None = None
+    verdict: str = "none"
+    verdict_reason: str = ""
+    stage: int = 0
+    stage_elapsed_s: float = 0.0
+
+    def __post_init__(self) -> None:
+        if self.verdict not in VERDICT_STATUSES:
+            raise ValueError(
+                f"verdict must be one of {', '.join(VERDICT_STATUSES)}, got {self.verdict!r}"
+            )
+
+
+@dataclass(frozen=True)
+class RolloutStep:
+    """A rollout strategy's answer: the task count of each revision, the listener weights
+    by revision (None: split by share of healthy tasks, a rolling update), the status
+    (``ROLLOUT_STATUSES``) with its reason, and the strategy's stage."""
+
+    tasks: Mapping[int, int]
+    weights: Mapping[int, float] | None
+    status: str
+    reason: str
+    stage: int = 0
+
+    def __post_init__(self) -> None:
+        if self.status not in ROLLOUT_STATUSES:
+            raise ValueError(
+                f"status must be one of {', '.join(ROLLOUT_STATUSES)}, got {self.status!r}"
+            )
+        if not self.reason:
+            raise ValueError("a RolloutStep needs a reason")
+        if any(n < 0 for n in self.tasks.values()):
+            raise ValueError(f"task counts must be >= 0, got {dict(self.tasks)}")

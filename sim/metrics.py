@@ -14,7 +14,8 @@ Balancer" (https://docs.aws.amazon.com/elasticloadbalancing/latest/application/l
 60 s intervals, reported only while requests flow). When a period becomes visible to a reader
 is the backend's business (``run.publication_delay``, backends/sim.py).
 
-``HTTPCode_Target_5XX_Count`` is always zero until the releases work adds releases that fail.
+``HTTPCode_Target_5XX_Count`` is the requests a bad release answers with a 5xx
+(sim/revisions.py); zero without releases.
 
 ``billed_tasks`` is the time-average number of billed tasks in the period (from the start of
 the image pull to STOPPED, draining included, as Fargate bills), so that slack can be
@@ -441,6 +442,8 @@ def good_periods(columns: dict[str, np.ndarray], p99_ms: float, error_rate: floa
     """Periods whose p99 and error rate meet the SLO (a period with no request is good)."""
     requests = np.nan_to_num(columns["RequestCount"])
     failed = columns["failed"]
+    if "HTTPCode_Target_5XX_Count" in columns:  # a release failing requests
+        failed = failed + np.nan_to_num(columns["HTTPCode_Target_5XX_Count"])
     p99 = columns["TargetResponseTime_p99"]
     with np.errstate(divide="ignore", invalid="ignore"):
         err = np.where(requests > 0, failed / np.maximum(requests, 1e-12), 0.0)

@@ -16,7 +16,7 @@ import os
 import tomllib
 import typing
 from pathlib import Path
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any, ClassVar, Literal
 
 from pydantic import (
     BaseModel,
@@ -30,6 +30,7 @@ from pydantic import (
 
 from sim.fargate import DEFAULT_SPOT_DISCOUNT, TaskSize, TaskSizeError
 from sim.pipeline_config import PipelineConfig, RiskConfig
+from sim.releases import ReleasesConfig
 from sim.traffic.config import TrafficConfig, parse_duration
 
 Duration = Annotated[float, BeforeValidator(parse_duration), Field(ge=0)]
@@ -61,6 +62,10 @@ ECS_TASKS_PER_SERVICE = 5000
 BYTES_PER_TICK = 200
 #: Fixed memory of a run besides its ticks (interpreter, libraries, tables), bytes.
 BASE_RUN_BYTES = 200 * 2**20
+#: Bytes per tick of each revision a release deploys: its target group's arrays (arrivals,
+#: rate, target 5xx, served, failed, late, backlog as float64, the serving count as int32:
+#: 60 bytes, sim/service.py), rounded up to 64. A run's revisions are kept to its end.
+BYTES_PER_TICK_PER_RELEASE = 64
 
 
 class ScenarioError(ValueError):
@@ -347,6 +352,36 @@ class AutoscalerConfig(BaseModel):
         return dict(self.model_extra or {})
 
 
+class RolloutConfig(BaseModel):
+    """``strategy`` names a registered rollout strategy (``fargate-lab rollouts``); every
+    other key is one of its parameters. Default ``rolling``, the ECS deployment controller's
+    default (https://docs.aws.amazon.com/AmazonECS/latest/developerguide/deployment-type-ecs.html)."""
+
+    model_config = ConfigDict(extra="allow")
+    extra_doc: ClassVar[str] = (
+        "any other key is a parameter of the named strategy (fargate-lab rollouts)"
+    )
+    strategy: str = Field("rolling", description="Rollout strategy for each release.")
+
+    @property
+    def params(self) -> dict[str, Any]:
+        return dict(self.model_extra or {})
+
+
+class AnalysisConfig(BaseModel):
+    """``method`` names a registered analysis method (alarm, threshold, kayenta, anomaly);
+    every other key is one of its parameters. None: no analysis (only the strategy's own
+    checks, e.g. the circuit breaker, can roll a release back)."""
+
+    model_config = ConfigDict(extra="allow")
+    extra_doc: ClassVar[str] = "any other key is a parameter of the named analysis method"
+    method: str | None = Field(None, description="Canary analysis method; None: none.")
+
+    @property
+    def params(self) -> dict[str, Any]:
+        return dict(self.model_extra or {})
+
+
 class Scenario(_Section):
     run: RunConfig = Field(default_factory=RunConfig)
     service: ServiceConfig = Field(default_factory=ServiceConfig)
@@ -354,6 +389,11 @@ class Scenario(_Section):
     faults: FaultsConfig = Field(default_factory=FaultsConfig)
     slo: SloConfig = Field(default_factory=SloConfig)
     autoscaler: AutoscalerConfig = Field(default_factory=AutoscalerConfig)
+    # Releases and rollouts (README "Releases and rollouts"; backends/sim_rollout.py).
+    releases: ReleasesConfig = Field(default_factory=ReleasesConfig)
+    rollout: RolloutConfig = Field(default_factory=RolloutConfig)
+    analysis: AnalysisConfig = Field(default_factory=AnalysisConfig)
+    # Risk-driven orchestration and pipelines (README "Risk-driven orchestration and approvals").
     risk: RiskConfig = Field(default_factory=RiskConfig)
     pipeline: PipelineConfig = Field(default_factory=PipelineConfig)
     name: str = "scenario"
@@ -476,6 +516,7 @@ def scenario_from_dict(
     except ValidationError as exc:
         raise ScenarioError(_format_validation_error(source, exc)) from None
     _check_autoscaler(scenario, source)
+    _check_rollout(scenario, source)
     _check_risk_and_pipeline(scenario, source)
     check_memory(scenario, source)
     return scenario
@@ -515,6 +556,26 @@ def _check_risk_and_pipeline(scenario: Scenario, source: str) -> None:
         raise ScenarioError(f"{source}: {exc}") from None
 
 
+def _check_rollout(scenario: Scenario, source: str) -> None:
+    """Build the ``[rollout]`` strategy and the ``[analysis]`` method (if any) now, so a bad
+    name or parameter is refused when the file loads, naming the key and what is allowed."""
+    from policies.rollout.registry import ANALYSES, STRATEGIES
+
+    checks = [("rollout", "strategy", STRATEGIES, scenario.rollout.strategy, scenario.rollout)]
+    if scenario.analysis.method is not None:
+        checks.append(("analysis", "method", ANALYSES, scenario.analysis.method, scenario.analysis))
+    for section, key, registry, name, config in checks:
+        if name not in registry.names():
+            raise ScenarioError(
+                f"{source}: {section}.{key}: unknown {registry.noun} {name!r}; allowed: "
+                f"{', '.join(registry.names())}"
+            )
+        try:
+            registry.make(name, **config.params)
+        except registry.error as exc:
+            raise ScenarioError(f"{source}: {section}: {exc}") from None
+
+
 def available_memory() -> int | None:
     """Bytes of memory available to a new run: ``MemAvailable`` from /proc/meminfo (Linux),
     else free physical pages from ``os.sysconf``; None when neither is known."""
@@ -532,22 +593,30 @@ def available_memory() -> int | None:
 
 
 def memory_estimate(scenario: Scenario) -> int:
-    """Bytes a run of ``scenario`` needs: ``BYTES_PER_TICK`` per tick plus ``BASE_RUN_BYTES``."""
-    return BASE_RUN_BYTES + BYTES_PER_TICK * scenario.n_ticks
+    """Bytes a run of ``scenario`` needs: ``BYTES_PER_TICK`` per tick plus ``BASE_RUN_BYTES``,
+    plus ``BYTES_PER_TICK_PER_RELEASE`` per tick for each expected release (the explicit
+    ones and ``per_day`` for every started day of the run, an upper bound on the mean)."""
+    rel = scenario.releases
+    days = math.ceil(scenario.run.duration / 86400.0)
+    releases = len(rel.explicit) + rel.per_day * days
+    per_tick = BYTES_PER_TICK + BYTES_PER_TICK_PER_RELEASE * releases
+    return int(BASE_RUN_BYTES + per_tick * scenario.n_ticks)
 
 
 def check_memory(scenario: Scenario, source: str = "<scenario>") -> None:
     """Refuse, before anything is allocated, a run that would not fit in available memory."""
     need = memory_estimate(scenario)
+    per_tick = (need - BASE_RUN_BYTES) / max(1, scenario.n_ticks)
+    with_releases = ", with the releases' revisions" if per_tick > BYTES_PER_TICK else ""
     have = available_memory()
     if have is not None and need > have:
         gib = 2**30
         raise ScenarioError(
             f"{source}: run.duration: {scenario.run.duration:g} s at run.tick = "
             f"{scenario.run.tick:g} s is {scenario.n_ticks:,} ticks, which need about "
-            f"{need / gib:.1f} GiB ({BYTES_PER_TICK} bytes per tick), more than the "
-            f"{have / gib:.1f} GiB of memory available; shorten run.duration or lengthen "
-            "run.tick"
+            f"{need / gib:.1f} GiB ({per_tick:.0f} bytes per tick{with_releases}), more than "
+            f"the {have / gib:.1f} GiB of memory available; shorten run.duration or lengthen "
+            f"run.tick{' or release less' if with_releases else ''}"
         )
 
 

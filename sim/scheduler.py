@@ -18,7 +18,9 @@ strategy (base, then weight); replaces failed tasks; rebalances AZs after a reco
 
 Revisions: the desired count applies to the *primary* revision (``revision``); another
 revision started by a deployment keeps a count of its own (``task_sets``, as an ECS task set
-has its own scale), set by sim/service.py. AZ spread and capacity providers count every task
+has its own scale), set by sim/service.py. While a rollout replaces the primary it may hold
+it at a count of its own (``primary_hold``, e.g. a rolling update stopping old tasks); the
+rollout computes that count from the desired count, so autoscaling still acts through it. AZ spread and capacity providers count every task
 of the service, whatever its revision; scale-in of the desired count stops primary tasks only.
 """
 
@@ -136,6 +138,8 @@ class Scheduler:
         self.revision = 1
         #: Other revisions' task counts (task sets of a deployment), by revision.
         self.task_sets: dict[int, int] = {}
+        #: A rollout holding the primary revision at its own count (None: the desired count).
+        self.primary_hold: int | None = None
         self.az_down: set[str] = set()
         self.spot_available = True
         self.recent_launches: deque[float] = deque()
@@ -171,9 +175,25 @@ class Scheduler:
         self.task_sets[revision] = max(0, int(n))
         self.reconcile()
 
+    def hold_primary(self, n: int | None) -> None:
+        """Keep the primary revision at ``n`` tasks instead of the desired count (a rollout
+        replacing it); None gives it back to the desired count."""
+        self.primary_hold = None if n is None else max(0, int(n))
+        self.reconcile()
+
+    @property
+    def primary_target(self) -> int:
+        """The primary revision's task count: the desired count unless a rollout holds it."""
+        return self.desired if self.primary_hold is None else self.primary_hold
+
     def promote(self, revision: int) -> None:
-        """Make ``revision`` primary; the old primary keeps its active tasks as a task set."""
+        """Make ``revision`` primary; the old primary keeps its active tasks as a task set.
+        A hold on the old primary ends: the desired count applies to the new one."""
+        held = self.primary_hold is not None
+        self.primary_hold = None
         if revision == self.revision:
+            if held:
+                self.reconcile()
             return
         old = self.revision
         self.task_sets[old] = sum(1 for t in self.tasks if t.active and t.revision == old)
@@ -212,10 +232,11 @@ class Scheduler:
             return
         rev = self.revision
         active = [t for t in self.tasks if t.active and t.revision == rev]
-        surplus = len(active) - self.desired - self.rebalance_in_flight
+        target = self.primary_target
+        surplus = len(active) - target - self.rebalance_in_flight
         if surplus > 0:
             for _ in range(len(active)):
-                if self._n_primary() <= self.desired + self.rebalance_in_flight:
+                if self._n_primary() <= target + self.rebalance_in_flight:
                     break
                 picked = self._pick_for_scale_in(1)
                 if not picked:

@@ -32,12 +32,15 @@ Service-level latency with several target groups is computed from the pooled fle
 serving task at the fleet's mean load), an approximation when the target groups' loads per
 task differ; the per-target-group latency is exact under the model.
 
-``HTTPCode_Target_5XX_Count`` is zero until releases that fail exist (issue 10, section 2);
-the arrays are in place for them.
+``HTTPCode_Target_5XX_Count``: a target group whose revision answers a share of its requests
+with errors (a bad release, sim/revisions.py: :meth:`Service.set_error_share`) counts that
+share of the requests it serves as target 5xx, per tick; zero otherwise. A revision whose
+service time is slower (a ``latency`` release) gets a serving model of its own
+(``deploy(..., model=...)``).
 
-Rollout strategies (later) act through :meth:`Service.deploy`, :meth:`Service.scale_revision`,
-:meth:`Service.set_weights` and :meth:`Service.promote`; canary analysis reads
-:meth:`Service.target_group_history`.
+Rollout strategies act through :meth:`Service.deploy`, :meth:`Service.scale_revision`,
+:meth:`Service.set_weights` and :meth:`Service.promote` (the driver: backends/sim_rollout.py);
+canary analysis reads :meth:`Service.target_group_history`.
 """
 
 from __future__ import annotations
@@ -92,14 +95,17 @@ class TargetGroup:
     ) -> None:
         self.revision = revision
         self.name = target_group_name(revision)
+        self.model = model
         self.arrivals = arrivals
         self.rate = rate
         self.late = LateRequests(table, rate, model.capacity_rps, model.timeout)
         self.fluid = FluidServer(
             arrivals, model.tick, model.capacity_rps, model.timeout, late=self.late
         )
-        #: Application (target) 5xx per tick: zero until failing releases exist.
+        #: Application (target) 5xx per tick: ``error_share`` of the requests served.
         self.target_5xx = np.zeros(len(arrivals))
+        #: Share of served requests the revision answers with a 5xx (a bad release).
+        self.error_share = 0.0
         #: Healthy (serving) tasks now.
         self.n_serving = 0
         #: Listener weight (used when the service splits by weights).
@@ -258,6 +264,8 @@ class Service:
         self.split_arrivals(lo, tick)
         for group in self.groups.values():
             group.fluid.advance(tick)
+            if group.error_share > 0:
+                group.target_5xx[lo:tick] = group.fluid.served[lo:tick] * group.error_share
         self._sum(lo, tick)
 
     def _sum(self, lo: int, hi: int) -> None:
@@ -293,10 +301,13 @@ class Service:
         group.fluid.set_serving(group.n_serving, tick)
 
     # -- what a rollout drives --------------------------------------------------------------
-    def deploy(self, revision: int, tasks: int, reason: str = "") -> TargetGroup:
+    def deploy(
+        self, revision: int, tasks: int, reason: str = "", model: ServingModel | None = None
+    ) -> TargetGroup:
         """Start ``revision``: a target group of its own (listener weight 0 until
         :meth:`set_weights` says otherwise) and ``tasks`` tasks of it, beside the primary
-        revision's desired count (an ECS task set)."""
+        revision's desired count (an ECS task set). ``model``: the revision's serving model
+        when it differs from the service's (a slower release)."""
         if revision in self.groups:
             raise ValueError(f"revision {revision} already has a target group")
         tick = self.now_tick()
@@ -307,7 +318,7 @@ class Service:
             revision,
             np.zeros(self.n_ticks),
             np.zeros(self.n_ticks),
-            self.model,
+            self.model if model is None else model,
             self.table,
         )
         group.fluid.pos = tick  # nothing arrived before it existed
@@ -319,11 +330,28 @@ class Service:
         self.scale_revision(revision, tasks, reason)
         return group
 
-    def scale_revision(self, revision: int, tasks: int, reason: str = "") -> None:
-        """Keep ``tasks`` tasks of a non-primary ``revision`` (its task set's count)."""
+    def scale_revision(self, revision: int, tasks: int | None, reason: str = "") -> None:
+        """Keep ``tasks`` tasks of ``revision``: a non-primary revision's task set count, or,
+        for the primary revision, a hold on its count during a rollout (None: back to the
+        service's desired count)."""
         if revision not in self.groups:
             raise ValueError(f"revision {revision} has no target group")
+        if revision == self.scheduler.revision:
+            self.scheduler.hold_primary(tasks)
+            return
+        if tasks is None:
+            raise ValueError(f"revision {revision} is not primary: give a task count")
         self.scheduler.set_task_set(revision, int(tasks))
+
+    def set_error_share(self, revision: int, share: float, reason: str = "") -> None:
+        """From now on ``revision`` answers ``share`` of the requests it serves with a 5xx
+        (HTTPCode_Target_5XX_Count of its target group)."""
+        if not 0.0 <= share <= 1.0:
+            raise ValueError(f"error share must be in [0, 1], got {share}")
+        self.advance(self.now_tick())
+        self.groups[revision].error_share = float(share)
+        text = f"{target_group_name(revision)} fails {share:.4g} of requests"
+        self.log("ERRORS", f"{text}: {reason}".rstrip(": "))
 
     def set_weights(self, weights: Mapping[int, float] | None, reason: str = "") -> None:
         """Set the listener weights by revision (None: split by share of healthy tasks)."""
@@ -368,7 +396,7 @@ class Service:
             n_periods,
             period_s,
             tpp,
-            self.model,
+            group.model,
             self.table,
             self.rho_slo,
             group.ticks(self._zeros),

@@ -6,14 +6,21 @@ registry.
 
 The scenario seed spawns one independent generator per random source (DESIGN.md convention
 5): traffic shape, arrivals, start latency, crashes, AZ outages, Spot interruptions, policy,
-CloudWatch's alarm evaluation phase (backends/sim.py). A stream added at the end leaves the
-others unchanged (``SeedSequence.spawn`` children are numbered).
+CloudWatch's alarm evaluation phase (backends/sim.py), releases (sim/releases.py). A stream
+added at the end leaves the others unchanged (``SeedSequence.spawn`` children are numbered),
+so a scenario without releases gives the same result as before the releases stream existed.
+
+Releases: with a ``[releases]`` section that schedules any, the run's releases are drawn at
+construction (``self.releases``) and their hidden truth acts on the revisions they deploy
+(sim/revisions.py); the rollout driver (backends/sim_rollout.py) deploys them. Without one,
+nothing is drawn and no hook runs.
 """
 
 from __future__ import annotations
 
 import json
 import math
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -33,6 +40,8 @@ from sim.metrics import (
     request_weighted_quantile,
 )
 from sim.queueing import MMkTable
+from sim.releases import Release, generate_releases
+from sim.revisions import ReleaseEffects
 from sim.scenario import Scenario
 from sim.scheduler import Scheduler
 from sim.service import Service
@@ -40,7 +49,17 @@ from sim.traffic.rates import arrivals as draw_arrivals
 from sim.traffic.rates import build_rate
 
 #: Random sources, in the order their generators are spawned from the scenario seed.
-STREAMS = ("traffic", "arrivals", "start", "crash", "az", "spot", "policy", "cloudwatch")
+STREAMS = (
+    "traffic",
+    "arrivals",
+    "start",
+    "crash",
+    "az",
+    "spot",
+    "policy",
+    "cloudwatch",
+    "releases",
+)
 
 #: Cap on utilisation for the stationary latency formulas (sim/queueing.py, MMkTable).
 RHO_CAP = 0.99
@@ -159,10 +178,12 @@ class RunResult:
     decisions: pd.DataFrame = field(default_factory=_no_decisions)
     #: One row per (period, target group): the ALB metrics by target group (sim/service.py).
     target_groups: pd.DataFrame | None = None
+    #: One row per release (backends/sim_rollout.py, RELEASE_COLUMNS); None without releases.
+    releases: pd.DataFrame | None = None
 
     def write(self, out: str | Path) -> Path:
-        """Write metrics.parquet, events.parquet, decisions.parquet and summary.json into
-        ``out``."""
+        """Write metrics.parquet, events.parquet, decisions.parquet, target_groups.parquet,
+        releases.parquet (runs with releases) and summary.json into ``out``."""
         out = Path(out)
         out.mkdir(parents=True, exist_ok=True)
         self.metrics.to_parquet(out / "metrics.parquet", index=False)
@@ -170,6 +191,8 @@ class RunResult:
         self.decisions.to_parquet(out / "decisions.parquet", index=False)
         if self.target_groups is not None:
             self.target_groups.to_parquet(out / "target_groups.parquet", index=False)
+        if self.releases is not None:
+            self.releases.to_parquet(out / "releases.parquet", index=False)
         (out / "summary.json").write_text(json.dumps(self.summary, indent=2) + "\n")
         return out
 
@@ -292,6 +315,16 @@ class Simulation:
             log=self.log,
             duration=run.duration,
         )
+        # Releases and their effects: drawn only when the scenario schedules some.
+        rel = sc.releases
+        self.releases: list[Release] = []
+        self.effects: ReleaseEffects | None = None
+        if rel.explicit or rel.per_day > 0:
+            drawn = generate_releases(rel, run.duration, self.rng["releases"])
+            self.releases = [r for r in drawn if r.at_s < run.duration]
+            self.effects = ReleaseEffects(self.env, self.service, self.faults.crash)
+        #: Called after every change of the desired count (a rollout recomputes its counts).
+        self.desired_listeners: list[Callable[[], None]] = []
         # Warm start: the initial tasks are RUNNING and serving at time 0.
         self._warm = True
         self.scheduler.desired = svc.initial_tasks
@@ -344,6 +377,8 @@ class Simulation:
         )
         self._next_id += 1
         self.all_tasks.append(task)
+        if self.effects is not None:
+            self.effects.launched(task)
         if self._warm:  # the lifecycle logs RUNNING and HEALTHY at time 0
             task.state = lc.RUNNING
             self._count(None, lc.RUNNING)
@@ -398,6 +433,15 @@ class Simulation:
         self.log(lc.HEALTHY if serving else lc.DEREGISTERED, reason, task)
         if serving:
             self.scheduler.task_healthy(task)
+            if self.effects is not None:
+                self.effects.serving(task)
+
+    def start_failed(self, task: lc.Task) -> None:
+        """A task's essential container exited before RUNNING (a crash-looping release):
+        counted for the circuit breaker; the scheduler launches a replacement."""
+        if self.effects is not None:
+            self.effects.start_failed(task)
+        self.scheduler.task_lost(task)
 
     def stopped(self, task: lc.Task) -> None:
         if task.billing_start is not None:
@@ -434,6 +478,18 @@ class Simulation:
         self.scaling_actions += 1
         self.desired_steps.set(self.tick_of(self.env.now), n)
         self.scheduler.set_desired(n)
+        for listener in self.desired_listeners:
+            listener()
+
+    def deploy_release(self, revision: int, release: Release, reason: str = "") -> None:
+        """Start ``revision`` carrying ``release``: its target group (with a serving model of
+        its own when the release is slower), no task yet, and the release's hidden effects
+        (sim/revisions.py). Its task count and traffic are the rollout's to set."""
+        if self.effects is None:
+            self.effects = ReleaseEffects(self.env, self.service, self.faults.crash)
+        model = self.effects.model_for(release, self.model)
+        self.service.deploy(revision, 0, reason, model=model)
+        self.effects.deployed(revision, release)
 
     def set_range(self, lo: int | None, hi: int | None, reason: str) -> None:
         if lo is not None:
@@ -562,7 +618,8 @@ class Simulation:
     def _summary(self) -> dict[str, Any]:
         cols = self.store.columns
         total = float(self.arrivals.sum())
-        failed = float(self.fluid.failed.sum())
+        # ELB 5xx (timeouts, no healthy target) plus target 5xx (a release failing requests).
+        failed = float(self.fluid.failed.sum()) + float(self.target_5xx.sum())
         good = good_periods(cols, self.scenario.slo.p99_ms, self.scenario.slo.error_rate)
         hours = self.billed_task_seconds / 3600.0
         return {

@@ -63,6 +63,9 @@ class Task:
     stopped_at: float | None = None
     stop_reason: str = ""
     crashed: bool = False  # stopped without draining: its in-flight requests are lost
+    #: The revision's essential container exits at start (a crash-looping release): the
+    #: task stops after its image pull without reaching RUNNING (sim/revisions.py).
+    fails_to_start: bool = False
     rebalance: bool = False
     process: simpy.Process | None = field(default=None, repr=False)
 
@@ -106,6 +109,8 @@ class Hooks(Protocol):
     def set_serving(self, task: Task, serving: bool, reason: str) -> None: ...
 
     def stopped(self, task: Task) -> None: ...
+
+    def start_failed(self, task: Task) -> None: ...
 
 
 class StopRequest:
@@ -159,11 +164,19 @@ def lifecycle(
             _set(hooks, task, ACTIVATING, "image pull started")
             task.billing_start = env.now
             yield env.timeout(pull + times.container_start)
-            _set(hooks, task, RUNNING, "containers started, registered with target group")
-            yield env.timeout(healthy)
-            hooks.set_serving(task, True, "target group health check passed")
-        # Serve until asked to stop.
-        yield env.event()
+            if task.fails_to_start:
+                # The essential container exits at once: ECS stops the task (it never
+                # reaches RUNNING) and the service scheduler launches a replacement.
+                task.stop_requested = True
+                request = StopRequest("TaskFailedToStart: essential container exited", crash=True)
+                hooks.start_failed(task)
+            else:
+                _set(hooks, task, RUNNING, "containers started, registered with target group")
+                yield env.timeout(healthy)
+                hooks.set_serving(task, True, "target group health check passed")
+        if request is None:
+            # Serve until asked to stop.
+            yield env.event()
     except simpy.Interrupt as interrupt:
         request = interrupt.cause
     assert isinstance(request, StopRequest)

@@ -350,9 +350,11 @@ def test_version() -> None:
     assert proc.stdout.strip() == f"fargate-lab {version('fargate-lab')}"
 
 
-def test_description_does_not_promise_rollout_policies() -> None:
+def test_description_promises_only_what_exists() -> None:
     text = cli("--help").stdout
-    assert "autoscaling" in text and "rollout" not in text.lower()
+    assert "autoscaling" in text and "rollout strategies" in text
+    # The rollout strategies it promises are listed by a command of their own.
+    assert cli("rollouts").stdout.startswith("CodeDeployDefault.ECSAllAtOnce: preset of")
 
 
 # ---------------------------------------------------------------------------------------

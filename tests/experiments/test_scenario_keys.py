@@ -39,8 +39,8 @@ def test_every_model_field_is_listed_once() -> None:
     assert len(keys) == len(set(keys))
     expected = _all_fields(Scenario)
     assert expected <= set(keys), sorted(expected - set(keys))
-    # the policy's and the risk model's own parameters
-    assert set(keys) - expected == {"autoscaler.*", "risk.*"}
+    # The named policy's, strategy's, analysis method's and risk model's own parameters.
+    assert set(keys) - expected == {"autoscaler.*", "rollout.*", "analysis.*", "risk.*"}
     assert {
         "run.duration",
         "traffic.synthetic.base_rps",

@@ -23,6 +23,11 @@ EXCEPTIONS = {
         "templates that live in the policies; they are checked when the file loads (lazy "
         "import inside _check_risk_and_pipeline), like [autoscaler]"
     ),
+    ("sim/scenario.py", "policies.rollout.registry"): (
+        "a scenario's [rollout] strategy and [analysis] method are validated when the file "
+        "loads, against the named class (lazy import inside _check_rollout), as for "
+        "[autoscaler]"
+    ),
 }
 
 

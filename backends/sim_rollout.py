@@ -1,0 +1,394 @@
+"""The rollout driver: releases deployed into the simulator by a strategy, judged by an analysis.
+
+At each release time (sim/releases.py) the driver deploys a new revision (the same task
+definition but for the release's hidden kind, sim/revisions.py) and drives it with the
+scenario's ``[rollout]`` strategy (policies/rollout/strategies.py) through
+``Service.deploy``, ``scale_revision``, ``set_weights`` and ``promote`` (sim/service.py). The
+``[analysis]`` method (policies/rollout/registry.py), if any, reads only what CloudWatch shows
+of the two target groups: their per-period ALB metrics, each period visible
+``run.publication_delay`` seconds after it ends, never the release's truth; a ``fail``
+verdict makes the strategy roll back.
+
+Rounds: one at the deployment's start, then every ``strategy.interval_s`` seconds, and one
+each time the service's desired count changes (the autoscaler keeps working during a
+rollout: it sees the service-level metrics of every revision together; the strategy computes
+each revision's count from the desired count at every round, so a scale-out during a rollout
+grows the new revision, and the old one while it still serves, as ECS derives a deployment's
+task counts from the service's desired count).
+
+One deployment at a time: a release that arrives while another is in progress waits in a
+first-in, first-out queue (as most pipelines serialise deployments to one service), so its
+lead time includes that wait. Releases still queued or in progress when the run ends are
+counted in ``releases_total`` with outcome ``queued`` / ``in_progress``.
+
+Times on each release (seconds from the run start; NaN when it did not happen):
+
+* ``at_s``: the release arrives (ready to deploy); ``start_s``: its deployment starts;
+* ``first_traffic_s``: the first round at which its target group gets a share of the
+  requests; ``full_s``: the first round at which it gets all of them (at the latest, the
+  deployment's completion);
+* ``detected_s``: the rollback decision (analysis fail or circuit breaker);
+* ``end_s``: the deployment completes or is rolled back;
+* ``recovered_s`` (bad releases): the time the bad revision stops taking requests: its
+  rollback, or, if it reached 100%, the completion of the next deployment that replaced it;
+* ``lead_time_s = end_s - at_s`` for completed releases; ``time_to_detect_s = detected_s -
+  start_s``; ``time_to_recover_s = recovered_s - start_s``;
+* ``failed_requests``: requests its target group failed (target 5xx plus ELB 5xx: timeouts
+  and no healthy target), over the whole run.
+
+Times measured at rounds are exact to the round's interval. Risk scores, approvals and
+multi-stage pipelines are not wired yet: ``risk_score`` is NaN, ``approvals`` and
+``human_wait_s`` are 0.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from policies.contract import RolloutObservation, RolloutStep
+from sim.releases import Release, releases_frame
+from sim.simulation import RunResult, Simulation
+
+#: The analysis reads these target-group columns (policies/rollout/analysis.py, METRICS).
+ANALYSIS_METRICS: tuple[str, ...] = (
+    "RequestCount",
+    "HTTPCode_Target_5XX_Count",
+    "TargetResponseTime_p50",
+    "TargetResponseTime_p90",
+    "TargetResponseTime_p99",
+)
+#: Columns the driver adds to sim.releases.releases_frame in the ``releases`` table.
+RELEASE_COLUMNS: tuple[str, ...] = (
+    "risk_score",
+    "revision",
+    "strategy",
+    "analysis",
+    "outcome",
+    "reason",
+    "start_s",
+    "first_traffic_s",
+    "full_s",
+    "detected_s",
+    "end_s",
+    "recovered_s",
+    "lead_time_s",
+    "time_to_detect_s",
+    "time_to_recover_s",
+    "failed_requests",
+)
+#: Outcomes of a release.
+OUTCOMES: tuple[str, ...] = ("complete", "rolled_back", "in_progress", "queued")
+#: Summary keys a run with releases adds (README "Releases and rollouts").
+SUMMARY_KEYS: tuple[str, ...] = (
+    "releases_total",
+    "releases_bad",
+    "bad_stopped_before_full",
+    "prevention_rate",
+    "false_rollbacks",
+    "lead_time_p50_s",
+    "time_to_detect_p50_s",
+    "time_to_recover_p50_s",
+    "blast_radius_failed_requests",
+    "approvals",
+    "human_wait_s",
+)
+
+
+@dataclass(frozen=True)
+class RolloutPlan:
+    """How one release is shipped: a strategy (and its registry name) and an optional
+    analysis. Wave-2 orchestration returns one per release (e.g. chosen by risk)."""
+
+    strategy_name: str
+    strategy: Any
+    analysis_name: str | None = None
+    analysis: Any = None
+
+
+@dataclass
+class Deployment:
+    """One release's deployment record (mutable while it runs)."""
+
+    release: Release
+    plan: RolloutPlan
+    revision: int = 0
+    old_revision: int = 0
+    outcome: str = "queued"
+    reason: str = ""
+    stage: int = 0
+    stage_since: float = math.nan
+    verdict: str = "none"
+    verdict_reason: str = ""
+    last_step: RolloutStep | None = field(default=None, repr=False)
+    start_s: float = math.nan
+    first_traffic_s: float = math.nan
+    full_s: float = math.nan
+    detected_s: float = math.nan
+    end_s: float = math.nan
+    recovered_s: float = math.nan
+
+
+def scenario_plan(sim: Simulation) -> Callable[[Release], RolloutPlan]:
+    """The scenario's ``[rollout]`` strategy and ``[analysis]`` method for every release."""
+    from policies.rollout.registry import ANALYSES, STRATEGIES
+
+    sc = sim.scenario
+    strategy = STRATEGIES.make(sc.rollout.strategy, **sc.rollout.params)
+    analysis = None
+    if sc.analysis.method is not None:
+        analysis = ANALYSES.make(sc.analysis.method, **sc.analysis.params)
+    plan = RolloutPlan(sc.rollout.strategy, strategy, sc.analysis.method, analysis)
+    return lambda release: plan
+
+
+class RolloutDriver:
+    """Deploys ``sim.releases`` one at a time, each by ``plan(release)``."""
+
+    def __init__(self, sim: Simulation, plan: Callable[[Release], RolloutPlan]) -> None:
+        self.sim = sim
+        self.plan = plan
+        self.deployments = [Deployment(r, plan(r)) for r in sim.releases]
+        self.active: Deployment | None = None
+        self._serving_bad: list[Deployment] = []  # promoted bad releases still serving
+
+    def start(self) -> None:
+        """Start the driver's SimPy process and listen to desired-count changes."""
+        self.sim.desired_listeners.append(self._on_desired)
+        self.sim.env.process(self._run())
+
+    # -- the process ----------------------------------------------------------------------
+    def _run(self):
+        env = self.sim.env
+        for dep in self.deployments:
+            if env.now < dep.release.at_s:
+                yield env.timeout(dep.release.at_s - env.now)
+            self._begin(dep)
+            interval = float(dep.plan.strategy.interval_s)
+            while self.active is dep:
+                yield env.timeout(interval)
+                if self.active is dep:
+                    self._round()
+
+    def _begin(self, dep: Deployment) -> None:
+        sim = self.sim
+        now = sim.env.now
+        dep.revision = max(sim.service.groups) + 1
+        dep.old_revision = sim.scheduler.revision
+        dep.start_s = now
+        dep.stage_since = now
+        dep.outcome = "in_progress"
+        sim.deploy_release(
+            dep.revision,
+            dep.release,
+            f"release {dep.release.id} by {dep.plan.strategy_name}",
+        )
+        self.active = dep
+        self._round()
+
+    def _on_desired(self) -> None:
+        if self.active is not None:
+            self._round()
+
+    # -- one round ------------------------------------------------------------------------
+    def observation(self, dep: Deployment) -> RolloutObservation:
+        """What the strategy sees now (the analysis verdict is refreshed first)."""
+        sim = self.sim
+        now = sim.env.now
+        revs = (dep.old_revision, dep.revision)
+        active = dict.fromkeys(revs, 0)
+        for task in sim.scheduler.tasks:
+            if task.active and task.revision in active:
+                active[task.revision] += 1
+        groups = sim.service.groups
+        weights = sim.service.weights
+        return RolloutObservation(
+            elapsed_s=now - dep.start_s,
+            desired=int(sim.scheduler.desired),
+            old_revision=dep.old_revision,
+            new_revision=dep.revision,
+            active=active,
+            healthy={rev: groups[rev].n_serving for rev in revs},
+            failed_starts={rev: sim.effects.failed_starts.get(rev, 0) for rev in revs},
+            weights=None if weights is None else dict(weights),
+            verdict=dep.verdict,
+            verdict_reason=dep.verdict_reason,
+            stage=dep.stage,
+            stage_elapsed_s=now - dep.stage_since,
+        )
+
+    def _round(self) -> None:
+        dep = self.active
+        assert dep is not None
+        self._analyse(dep)
+        step = dep.plan.strategy.decide(self.observation(dep))
+        self._apply(dep, step)
+
+    def _analyse(self, dep: Deployment) -> None:
+        """Refresh the verdict from CloudWatch's view of both target groups; a fail sticks."""
+        analysis = dep.plan.analysis
+        if analysis is None or dep.verdict == "fail":
+            return
+        if math.isnan(dep.first_traffic_s):
+            dep.verdict, dep.verdict_reason = "running", "the new revision has no traffic yet"
+            return
+        from policies.rollout.analysis import AnalysisInput
+
+        sim = self.sim
+        run = sim.scenario.run
+        sim.sync()
+        now = sim.env.now
+        visible = int(np.floor((now - run.publication_delay) / run.metrics_period + 1e-9))
+        new = sim.service.target_group_history(dep.revision, visible)
+        old = sim.service.target_group_history(dep.old_revision, visible)
+        data = AnalysisInput.build(
+            time=now,
+            period_s=float(run.metrics_period),
+            start=new.start,
+            canary={m: new[m] for m in ANALYSIS_METRICS},
+            baseline={m: old[m] for m in ANALYSIS_METRICS},
+            canary_start=dep.first_traffic_s,
+            publication_delay_s=float(run.publication_delay),
+        )
+        verdict = analysis.evaluate(data)
+        dep.verdict, dep.verdict_reason = verdict.status, verdict.reason
+
+    def _apply(self, dep: Deployment, step: RolloutStep) -> None:
+        sim = self.sim
+        service = sim.service
+        now = sim.env.now
+        changed = dep.last_step is None or (
+            step.status,
+            step.stage,
+            dict(step.tasks),
+            step.weights,
+        ) != (
+            dep.last_step.status,
+            dep.last_step.stage,
+            dict(dep.last_step.tasks),
+            dep.last_step.weights,
+        )
+        if changed:
+            sim.log("ROLLOUT", f"release {dep.release.id} {step.status}: {step.reason}")
+        dep.last_step = step
+        if step.stage != dep.stage:
+            dep.stage, dep.stage_since = step.stage, now
+        self._set_weights(step, dep)
+        if step.status == "rolled_back":
+            service.scale_revision(dep.revision, 0, step.reason)
+            service.scale_revision(dep.old_revision, None, step.reason)
+            self._end(dep, "rolled_back", step.reason)
+            dep.detected_s = now
+            if dep.release.bad:
+                dep.recovered_s = now
+            return
+        if step.status == "complete":
+            service.promote(dep.revision, step.reason)
+            service.scale_revision(dep.old_revision, 0, step.reason)
+            if math.isnan(dep.first_traffic_s):
+                dep.first_traffic_s = now
+            if math.isnan(dep.full_s):
+                dep.full_s = now
+            for earlier in self._serving_bad:
+                earlier.recovered_s = now
+            self._serving_bad = [dep] if dep.release.bad else []
+            self._end(dep, "complete", step.reason)
+            return
+        for rev, n in step.tasks.items():
+            service.scale_revision(rev, n, step.reason)
+        share = service.shares().get(dep.revision, 0.0)
+        if share > 0 and math.isnan(dep.first_traffic_s):
+            dep.first_traffic_s = now
+        if share >= 1.0 - 1e-12 and math.isnan(dep.full_s):
+            dep.full_s = now
+
+    def _set_weights(self, step: RolloutStep, dep: Deployment) -> None:
+        service = self.sim.service
+        if step.weights is None:
+            if service.weights is not None:
+                service.set_weights(None, f"release {dep.release.id}: rolling")
+            return
+        wanted = {rev: float(w) for rev, w in step.weights.items()}
+        current = service.weights or {}
+        if any(current.get(rev, 0.0) != w for rev, w in wanted.items()) or not current:
+            service.set_weights(wanted, f"release {dep.release.id}: {step.reason}")
+
+    def _end(self, dep: Deployment, outcome: str, reason: str) -> None:
+        dep.outcome = outcome
+        dep.reason = reason
+        dep.end_s = self.sim.env.now
+        self.active = None
+
+    # -- results ----------------------------------------------------------------------------
+    def releases_table(self) -> pd.DataFrame:
+        """The ``releases`` table: releases_frame's columns plus :data:`RELEASE_COLUMNS`."""
+        frame = releases_frame([d.release for d in self.deployments])
+        groups = self.sim.service.groups
+        rows = []
+        for dep in self.deployments:
+            group = groups.get(dep.revision) if dep.revision else None
+            failed = 0.0
+            if group is not None:
+                failed = float(group.fluid.failed.sum() + group.target_5xx.sum())
+            at = dep.release.at_s
+            rows.append(
+                {
+                    "risk_score": math.nan,
+                    "revision": dep.revision,
+                    "strategy": dep.plan.strategy_name,
+                    "analysis": dep.plan.analysis_name or "",
+                    "outcome": dep.outcome,
+                    "reason": dep.reason,
+                    "start_s": dep.start_s,
+                    "first_traffic_s": dep.first_traffic_s,
+                    "full_s": dep.full_s,
+                    "detected_s": dep.detected_s,
+                    "end_s": dep.end_s,
+                    "recovered_s": dep.recovered_s,
+                    "lead_time_s": dep.end_s - at if dep.outcome == "complete" else math.nan,
+                    "time_to_detect_s": dep.detected_s - dep.start_s,
+                    "time_to_recover_s": dep.recovered_s - dep.start_s,
+                    "failed_requests": failed,
+                }
+            )
+        extra = pd.DataFrame(rows, columns=list(RELEASE_COLUMNS))
+        extra = extra.astype({"revision": "int64", "strategy": str, "analysis": str})
+        return pd.concat([frame, extra], axis=1)
+
+    def finish(self, result: RunResult) -> RunResult:
+        """Add the ``releases`` table and the release summary keys to ``result``."""
+        table = self.releases_table()
+        result.releases = table
+        result.summary.update(release_summary(table))
+        return result
+
+
+def _p50(values: pd.Series) -> float:
+    values = values.dropna()
+    return float(values.median()) if len(values) else math.nan
+
+
+def release_summary(table: pd.DataFrame) -> dict[str, Any]:
+    """The summary keys (:data:`SUMMARY_KEYS`) from a ``releases`` table."""
+    bad = table["bad"].astype(bool)
+    rolled = table["outcome"] == "rolled_back"
+    stopped = int((bad & rolled & table["full_s"].isna()).sum())
+    n_bad = int(bad.sum())
+    return {
+        "releases_total": len(table),
+        "releases_bad": n_bad,
+        "bad_stopped_before_full": stopped,
+        "prevention_rate": stopped / n_bad if n_bad else math.nan,
+        "false_rollbacks": int((~bad & rolled).sum()),
+        "lead_time_p50_s": _p50(table.loc[table["outcome"] == "complete", "lead_time_s"]),
+        "time_to_detect_p50_s": _p50(table.loc[bad, "time_to_detect_s"]),
+        "time_to_recover_p50_s": _p50(table.loc[bad, "time_to_recover_s"]),
+        "blast_radius_failed_requests": float(table.loc[bad, "failed_requests"].sum()),
+        "approvals": 0,
+        "human_wait_s": 0.0,
+    }
