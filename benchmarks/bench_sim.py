@@ -2,7 +2,21 @@
 task, the reactive rule acting every 60 s. Reports simulated seconds per wall second, peak
 memory and where the time goes (``make bench``; target: 30 days in under 5 s on one core).
 
+``--process`` times the run as whole processes from the shell (imports and setup included)
+against ``benchmarks/bare_fluid.py``, the same fluid arithmetic in a bare numpy loop,
+alternating the two ``--repeat`` times; it reports wall and CPU (user + system) seconds, medians
+and their ratio (issue 11's target: within 3x). On a shared machine compare CPU seconds: wall
+time also counts the time other processes held the cores.
+
+``--memory`` runs one simulation per duration in ``--memory-days`` (default 7, 30, 90 and 365
+days), each in a fresh process, and reports each process's peak resident memory (the child's
+``resource.getrusage`` max RSS), so that growth with the simulated duration shows. It runs
+the synthetic load rescaled to the same 2,000 requests/s peak, since the NASA trace covers
+only 62 days; memory depends on the number of ticks, not on where the rate comes from.
+
 Usage: python benchmarks/bench_sim.py [--days 30] [--repeat 3] [--profile]
+       python benchmarks/bench_sim.py --process [--days 30] [--repeat 5]
+       python benchmarks/bench_sim.py --memory [--memory-days 7 30 90 365]
 """
 
 from __future__ import annotations
@@ -10,31 +24,41 @@ from __future__ import annotations
 import argparse
 import cProfile
 import io
+import json
+import os
 import pstats
 import resource
+import statistics
+import subprocess
 import sys
 import time
 import tracemalloc
+from pathlib import Path
 
 from backends.sim import run_simulation
 from sim.scenario import scenario_from_dict
 from sim.simulation import Simulation
 
+#: The NASA trace covers 62 days (July and August 1995); longer runs (``--memory`` goes to a
+#: year) use the synthetic load with the same peak, which has the same number of ticks.
+SYNTHETIC = {"synthetic": {}, "peak_rps": 2000}
 
-def scenario(days: float):
+
+def scenario(days: float, synthetic: bool = False):
+    traffic = SYNTHETIC if synthetic else {"trace": "nasa", "peak_rps": 2000}
     return scenario_from_dict(
         {
             "name": "bench-nasa-30d",
             "run": {"seed": 1, "duration": f"{days}d", "tick": "1s"},
             "service": {"min_tasks": 1, "max_tasks": 200, "initial_tasks": 20, "capacity_rps": 100},
-            "traffic": {"trace": "nasa", "peak_rps": 2000},
+            "traffic": traffic,
             "autoscaler": {"policy": "reactive", "interval": 60},
         }
     )
 
 
-def one_run(days: float) -> tuple[float, float, dict]:
-    sc = scenario(days)
+def one_run(days: float, synthetic: bool = False) -> tuple[float, float, dict]:
+    sc = scenario(days, synthetic)
     t0 = time.perf_counter()
     sim = Simulation(sc)
     t1 = time.perf_counter()
@@ -43,12 +67,104 @@ def one_run(days: float) -> tuple[float, float, dict]:
     return t1 - t0, t2 - t1, result.summary
 
 
+HERE = Path(__file__).resolve().parent
+#: Child processes import the simulator from this checkout, whatever the venv installed.
+CHILD_ENV = {
+    **os.environ,
+    "PYTHONPATH": os.pathsep.join(filter(None, [str(HERE.parent), os.environ.get("PYTHONPATH")])),
+}
+
+
+def child(days: float, synthetic: bool = False) -> int:
+    """One run in this process, then its figures as one JSON line (``--child``)."""
+    t0 = time.perf_counter()
+    setup, run, summary = one_run(days, synthetic)
+    usage = resource.getrusage(resource.RUSAGE_SELF)
+    record = {
+        "days": days,
+        "setup_s": setup,
+        "run_s": run,
+        "wall_s": time.perf_counter() - t0,
+        "maxrss_mib": usage.ru_maxrss / 1024,  # Linux: kilobytes
+        "cost_usd": summary["cost_usd"],
+    }
+    print(json.dumps(record), flush=True)
+    return 0
+
+
+def timed_process(cmd: list[str]) -> tuple[float, float, str]:
+    """Run ``cmd``; its wall seconds, CPU seconds (user + system) and standard output."""
+    before = resource.getrusage(resource.RUSAGE_CHILDREN)
+    t0 = time.perf_counter()
+    out = subprocess.run(cmd, check=True, capture_output=True, text=True, env=CHILD_ENV).stdout
+    wall = time.perf_counter() - t0
+    after = resource.getrusage(resource.RUSAGE_CHILDREN)
+    cpu = (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
+    return wall, cpu, out
+
+
+def process_benchmark(days: float, repeat: int) -> None:
+    """Whole processes, alternating: the simulation run and the bare numpy loop."""
+    one_run(min(days, 1.0))  # the trace cache both read (download + parse once)
+    sim_cmd = [sys.executable, str(HERE / "bench_sim.py"), "--child", f"{days:g}"]
+    bare_cmd = [sys.executable, str(HERE / "bare_fluid.py"), "--days", f"{days:g}"]
+    sims, bares = [], []
+    for i in range(repeat):
+        sims.append(timed_process(sim_cmd)[:2])
+        bares.append(timed_process(bare_cmd)[:2])
+        print(
+            f"#{i + 1}: simulation wall {sims[-1][0]:6.2f} s cpu {sims[-1][1]:6.2f} s | "
+            f"bare loop wall {bares[-1][0]:6.2f} s cpu {bares[-1][1]:6.2f} s",
+            flush=True,
+        )
+    for k, what in enumerate(("wall", "cpu")):
+        sim_m = statistics.median(r[k] for r in sims)
+        bare_m = statistics.median(r[k] for r in bares)
+        print(
+            f"median {what}: simulation {sim_m:.2f} s, bare loop {bare_m:.2f} s, "
+            f"ratio {sim_m / bare_m:.2f}x"
+        )
+
+
+def memory_benchmark(days_list: list[float]) -> None:
+    """Peak resident memory of one run per duration, each in a fresh process, on the
+    synthetic load (the NASA trace is too short for a year)."""
+    for days in days_list:
+        cmd = [sys.executable, str(HERE / "bench_sim.py"), "--child", f"{days:g}", "--synthetic"]
+        wall, cpu, out = timed_process(cmd)
+        rec = json.loads(out.strip().splitlines()[-1])
+        print(
+            f"{days:g} days: peak RSS {rec['maxrss_mib'] / 1024:.2f} GiB "
+            f"({rec['maxrss_mib']:.0f} MiB), wall {wall:.1f} s, cpu {cpu:.1f} s",
+            flush=True,
+        )
+
+
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--days", type=float, default=30.0)
     ap.add_argument("--repeat", type=int, default=3)
     ap.add_argument("--profile", action="store_true", help="print the top of a cProfile")
+    ap.add_argument(
+        "--process",
+        action="store_true",
+        help="whole processes from the shell against benchmarks/bare_fluid.py",
+    )
+    ap.add_argument(
+        "--memory", action="store_true", help="peak RSS per simulated duration, fresh processes"
+    )
+    ap.add_argument("--memory-days", type=float, nargs="+", default=[7.0, 30.0, 90.0, 365.0])
+    ap.add_argument("--child", type=float, default=None, help=argparse.SUPPRESS)
+    ap.add_argument("--synthetic", action="store_true", help=argparse.SUPPRESS)
     args = ap.parse_args(argv)
+    if args.child is not None:
+        return child(args.child, args.synthetic)
+    if args.process:
+        process_benchmark(args.days, args.repeat)
+        return 0
+    if args.memory:
+        memory_benchmark(args.memory_days)
+        return 0
     sim_seconds = args.days * 86400
     one_run(min(args.days, 1.0))  # warm the trace cache (download + parse once)
     rows = []

@@ -336,6 +336,21 @@ class MMkTable:
         c = np.interp(r, self.rho_grid, self.c_grid)
         return np.minimum(_sf_dimless(x, self.k, r, c), 1.0)
 
+    def backlog_tail(
+        self, rho: np.ndarray, backlog: np.ndarray, n: int, fleet: float, limit: float, mu: float
+    ) -> np.ndarray:
+        """``P(T > limit - w)`` per tick, ``w = max(backlog - n L_q(rho), 0) / fleet`` the wait
+        of the fluid backlog in excess of the stationary queue (``fleet`` requests/s).
+
+        The same arithmetic as :meth:`lq` then :meth:`tail`, bit for bit, with one clip and one
+        interpolation of Erlang C shared by both (the per-stretch timeout check, sim/serving.py).
+        """
+        r = self._clip(rho)
+        c = np.interp(r, self.rho_grid, self.c_grid)
+        wait = np.maximum(backlog - n * (r * c / (1.0 - r)), 0.0) / fleet
+        x = np.maximum((limit - wait) * mu, 0.0)
+        return np.minimum(_sf_dimless(x, self.k, r, c), 1.0)
+
     def late_wait(self, limit: float, mu: float, eps: float = LATE_EPS) -> float:
         """The queue wait (s) below which no more than ``eps`` of the requests exceed ``limit``.
 

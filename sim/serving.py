@@ -37,6 +37,11 @@ import numpy as np
 
 from sim.queueing import MMkTable
 
+# ``ndarray.max`` and ``np.cumsum`` without their Python wrappers: the same ufunc reductions
+# (same values), called tens of thousands of times per run on short stretches.
+_max = np.maximum.reduce
+_cumsum = np.add.accumulate
+
 
 class LateRequests:
     """The share of each tick's served requests whose response would exceed the timeout.
@@ -64,11 +69,10 @@ class LateRequests:
         (sim/metrics.py) reads it.
         """
         fleet = n * self.capacity_rps
-        if float(prev_backlog.max()) / fleet <= self.safe_wait:
+        if float(_max(prev_backlog)) / fleet <= self.safe_wait:
             return None
         rho = self.rate[lo:hi] / fleet
-        wait = np.maximum(prev_backlog - n * self.table.lq(rho), 0.0) / fleet
-        return self.table.tail(self.timeout - wait, rho, self.mu)
+        return self.table.backlog_tail(rho, prev_backlog, n, fleet, self.timeout, self.mu)
 
 
 class FluidServer:
@@ -118,7 +122,7 @@ class FluidServer:
         late_model = self.late_model
         if late_model is not None and self.n > 0:
             q_start = min(max(q0, 0.0), self.qmax(self.n))
-            peak = max(q_start, float(backlog.max())) if hi > lo else q_start
+            peak = max(q_start, float(_max(backlog))) if hi > lo else q_start
             share = None
             if peak > late_model.safe_wait * self.n * self.capacity_rps:
                 prev = np.empty(hi - lo)
@@ -186,7 +190,7 @@ def stretch(
         if n:
             failed[0] += q0
         return np.zeros(n), failed, np.zeros(n), 0.0
-    if q0 <= 0.0 and arrivals.max(initial=0.0) <= service:
+    if q0 <= 0.0 and _max(arrivals, initial=0.0) <= service:
         return arrivals.copy(), np.zeros(n), np.zeros(n), 0.0
     d = arrivals - service
     backlog = np.empty(n)
@@ -197,9 +201,9 @@ def stretch(
     while i < n:
         if not at_upper:
             # Reflected at 0: Q = q + X - min(0, min(q + X)), X the running sum.
-            x = np.cumsum(d[i:]) + q
+            x = _cumsum(d[i:]) + q
             path = x - np.minimum(np.minimum.accumulate(x), 0.0)
-            over = np.flatnonzero(path > qmax)
+            over = (path > qmax).nonzero()[0]
             j = n if over.size == 0 else i + int(over[0])
             backlog[i:j] = path[: j - i]
             if j == n:
@@ -210,13 +214,17 @@ def stretch(
         else:
             # Reflected at qmax: Y = qmax - Q is reflected at 0 with increments -d; the
             # regulator (cumulative push at the barrier) is the overflow.
-            y = np.cumsum(-d[i:]) + (qmax - q)
+            y = _cumsum(-d[i:]) + (qmax - q)
             reg = -np.minimum(np.minimum.accumulate(y), 0.0)
             path_y = y + reg
-            under = np.flatnonzero(path_y > qmax)
+            under = (path_y > qmax).nonzero()[0]
             j = n if under.size == 0 else i + int(under[0])
             backlog[i:j] = qmax - path_y[: j - i]
-            overflow[i:j] = np.diff(reg[: j - i], prepend=0.0)
+            # np.diff(reg[: j - i], prepend=0.0), without its Python overhead (same values).
+            m = j - i
+            if m > 0:
+                overflow[i] = reg[0]
+                np.subtract(reg[1:m], reg[: m - 1], out=overflow[i + 1 : j])
             if j == n:
                 break
             # The walk emptied the queue within tick j: restart reflected at 0 there.

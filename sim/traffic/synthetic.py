@@ -12,7 +12,6 @@ from __future__ import annotations
 import math
 
 import numpy as np
-from scipy.signal import lfilter
 
 from sim.traffic.config import SECONDS_PER_DAY, FlashCrowd, SyntheticTraffic
 from sim.traffic.ticks import n_ticks
@@ -68,6 +67,9 @@ def _lognormal_noise(
     if phi > 0.0 and n_min > 1:
         # z[0] = e[0] ~ N(0, 1) (stationary start), z[j] = phi z[j-1] + sqrt(1 - phi^2) e[j].
         e[1:] *= innov
+        # Imported here: scipy.signal costs ~0.7 s to import, and a trace replay needs none of it.
+        from scipy.signal import lfilter
+
         z = lfilter([1.0], [1.0, -phi], e)
     else:
         z = e

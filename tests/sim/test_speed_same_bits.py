@@ -1,0 +1,95 @@
+"""The speed and memory changes of issue 11 compute the same bits as the arithmetic they
+replace: the latency pass in blocks, the late share with Erlang C interpolated once, and the
+key test of the lazy metric columns."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+import sim.metrics as metrics
+from backends.sim import run_simulation
+from sim.queueing import MMkTable
+from sim.scenario import scenario_from_dict
+from sim.serving import stretch
+from sim.simulation import Simulation
+
+
+def _scenario(duration: str = "2h"):
+    return scenario_from_dict(
+        {
+            "name": "blocks",
+            "run": {"seed": 11, "duration": duration, "tick": "1s"},
+            "service": {
+                "min_tasks": 1,
+                "max_tasks": 40,
+                "initial_tasks": 3,
+                "capacity_rps": 50,
+                "request_timeout": "20s",
+            },
+            # A load the initial tasks cannot carry: backlog, timeouts and late requests.
+            "traffic": {"synthetic": {"base_rps": 400, "noise_cv": 0.3}},
+            "autoscaler": {"policy": "reactive", "interval": 60},
+        }
+    )
+
+
+def test_latency_in_blocks_gives_the_same_bits_as_one_pass(monkeypatch) -> None:
+    """Blocks of 7 periods (and a last partial one) against one pass over the whole run."""
+    whole = run_simulation(Simulation(_scenario()))
+    monkeypatch.setattr(metrics, "LATENCY_BLOCK_TICKS", 7 * 60)
+    blocks = run_simulation(Simulation(_scenario()))
+    assert whole.metrics["TargetResponseTime_p99"].notna().sum() > 100
+    assert whole.metrics["queue_wait_s"].max() > 1.0, "the case must have a backlog"
+    assert blocks.summary == whole.summary
+    assert blocks.metrics.equals(whole.metrics)
+
+
+def test_a_block_smaller_than_a_period_advances_one_period_at_a_time(monkeypatch) -> None:
+    """A block smaller than a period still advances by whole periods (one at a time)."""
+    monkeypatch.setattr(metrics, "LATENCY_BLOCK_TICKS", 1)
+    sim = Simulation(_scenario("30m"))
+    result = run_simulation(sim)
+    assert sim.store.latency_done == sim.store.n_periods
+    assert result.metrics["TargetResponseTime"].notna().all()
+
+
+@pytest.mark.parametrize("k", [1, 4])
+def test_backlog_tail_is_lq_then_tail_bit_for_bit(k: int) -> None:
+    rng = np.random.default_rng(5)
+    table = MMkTable(k)
+    n, capacity, limit = 7, 80.0, 30.0
+    fleet, mu = n * capacity, capacity / k
+    rho = rng.uniform(0.0, 1.2, 500)  # beyond rho_max too: clipped the same way
+    backlog = rng.uniform(0.0, 40.0 * fleet, 500)
+    wait = np.maximum(backlog - n * table.lq(rho), 0.0) / fleet
+    expected = table.tail(limit - wait, rho, mu)
+    got = table.backlog_tail(rho, backlog, n, fleet, limit, mu)
+    assert np.array_equal(got, expected)
+    # The range the case must cover: negligible, partial and certain timeouts.
+    assert got.min() < 1e-12 and got.max() == 1.0 and ((got > 1e-3) & (got < 0.999)).any()
+
+
+def test_stretch_at_the_upper_barrier_books_the_overflow_per_tick() -> None:
+    """Requests are conserved tick by tick through both barriers (the overflow increments
+    are the regulator's differences)."""
+    rng = np.random.default_rng(2)
+    a = rng.uniform(0.0, 300.0, 400)
+    a[100:200] += 400.0  # above the service: the backlog reaches qmax and overflows
+    served, failed, backlog, q_end = stretch(a, 150.0, 20.0, 3000.0)
+    prev = np.concatenate(([20.0], backlog[:-1]))
+    np.testing.assert_allclose(prev + a, served + failed + backlog, rtol=0, atol=1e-9)
+    assert failed[100:220].sum() > 0 and (failed >= -1e-12).all()
+    assert backlog.max() == pytest.approx(3000.0) and q_end == backlog[-1]
+
+
+def test_metric_key_test_reads_no_column() -> None:
+    sim = Simulation(_scenario("30m"))
+    run_simulation(sim)
+    store = sim.store
+    store.latency_done = 0  # the latency columns not computed yet
+    history = store.history(store.done)
+    assert "TargetResponseTime_p99" in history.columns
+    assert "CPUUtilization" in history.columns
+    assert "no-such-metric" not in history.columns
+    assert store.latency_done == 0, "a key test must not compute the latency columns"
