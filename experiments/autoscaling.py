@@ -218,6 +218,10 @@ def build_policy(
         return registry.make(
             "reactive", target=target, high=min(95.0, target + 15.0), low=max(5.0, target - 20.0)
         )
+    if name == "mpc-perfect-forecast":
+        from experiments.mpc_decomposition import PerfectForecastMpc
+
+        return PerfectForecastMpc(**({} if param is None else {"quantile": float(param)}))
     if name in ("learned", "mpc"):
         key = "target_utilisation" if name == "learned" else "quantile"
         kw = {} if param is None else {key: float(param)}
@@ -230,6 +234,12 @@ def build_policy(
 
 def run_one(spec: RunSpec) -> dict[str, Any]:
     """Run one spec; return a flat record (summary, slack, elasticity metrics)."""
+    return simulate(spec)[0]
+
+
+def simulate(spec: RunSpec) -> tuple[dict[str, Any], pd.DataFrame, Any]:
+    """Run one spec; return its flat record (:func:`run_one`), its per-period metrics and its
+    scenario (for analyses that need more than the record, e.g. the floor's components)."""
     from sim.scenario import scenario_from_dict
     from sim.simulation import Simulation, slo_utilisation
 
@@ -291,7 +301,7 @@ def run_one(spec: RunSpec) -> dict[str, Any]:
         record.update(
             floor_for_metrics(m, scenario, good_bar=TUNING_GOOD_MINUTES, initial_tasks=peak_start)
         )
-    return record
+    return record, m, scenario
 
 
 def floor_violations(runs: pd.DataFrame, bar: float = TUNING_GOOD_MINUTES) -> pd.DataFrame:

@@ -39,17 +39,22 @@ three periods, and the log of the periods since the last burst (a period whose l
 ``burst_ratio`` x the mean of the hour before it; capped at a day). A burst's first visible
 minutes move these at once, so the forecast rises with them instead of waiting for CPU.
 
-The model is scikit-learn's HistGradientBoostingRegressor with the quantile loss at 0.5 (the
-median of the log ratio label / base level), trained on the history before
-``calibration`` seconds ago. Its q-quantile comes from **split conformal prediction**
-(Vovk, Gammerman and Shafer, *Algorithmic Learning in a Random World*, Springer 2005;
-Angelopoulos and Bates, "A Gentle Introduction to Conformal Prediction", arXiv:2107.07511,
-section 1): the residuals of the held-out last ``calibration`` seconds, then of every new
-labelled period as it becomes visible (out of sample for the model in use), kept for the
-last ``calibration`` seconds; the forecast adds the ``ceil((n + 1) q) / n`` empirical quantile
-of those residuals to the median. So the q-quantile is calibrated on the trace where the
-policy runs, on recent data. Retraining every ``retrain_every`` seconds (6 h) on at most
-``max_train_rows`` rows keeps a 7-day run's training under a few seconds (README, "mpc").
+The model is scikit-learn's HistGradientBoostingRegressor (squared error on the log ratio
+label / base level, so its prediction is a central forecast of that ratio), trained on the
+history before the last ``calibration`` seconds. Its q-quantile comes from **split conformal
+prediction** (Vovk, Gammerman and Shafer, *Algorithmic Learning in a Random World*, Springer
+2005; Angelopoulos and Bates, "A Gentle Introduction to Conformal Prediction",
+arXiv:2107.07511, section 1): the residuals of the held-out last ``calibration`` seconds,
+then of every new labelled period as it becomes visible (scored in batches of
+:data:`RESIDUAL_BATCH`; out of sample for the model in use), kept for the last
+``calibration`` seconds; the forecast adds the ``ceil((n + 1) q) / n`` empirical quantile of
+those residuals to the central forecast. So the q-quantile is calibrated on the trace where
+the policy runs, on recent data, whatever the model's own bias. *Choice*: the squared-error
+fit rather than scikit-learn's quantile loss, because the conformal step supplies the
+quantile and the quantile loss's per-leaf quantile updates made each fit about 1.4x slower
+in profiles of this policy. Retraining every ``retrain_every`` seconds (6 h) on at most
+``max_train_rows`` rows keeps a 7-day run's cost bounded (README, "mpc": measured figure and
+``benchmarks/bench_mpc.py``).
 
 **Capacity per task** is the load at which one task's M/M/k p99 meets ``slo_p99_ms``
 (:func:`sim.metrics.max_utilisation_for_p99`, the simulator's own serving model: ``workers``
