@@ -17,13 +17,16 @@ On one window of a trace, at one mpc setting:
   the **minimum billing** cost even with the future known.
 
 Usage: ``python -m experiments.mpc_decomposition --trace aws-elb [--window 1] [--days 3.5]
-[--quantile 0.99] [--out FILE.csv]``.
+[--quantile 0.99] [--out FILE.csv]``; ``--compare DIR`` instead compares mpc with each
+baseline in an experiment's output directory (:func:`compare`).
 """
 
 from __future__ import annotations
 
 import argparse
+import json
 import math
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -112,15 +115,79 @@ def decompose(trace: str, window: int, days: float, quantile: float) -> pd.DataF
     return table
 
 
+#: The baselines issue 8 compares mpc with.
+BASELINES: tuple[str, ...] = (
+    "target-tracking",
+    "target-tracking-requests",
+    "predictive",
+    "learned",
+)
+
+
+def compare(out: Path, policy: str = "mpc") -> pd.DataFrame:
+    """mpc against each baseline, from an experiment's output directory ``out``.
+
+    Two comparisons per (trace, baseline), relative cost (negative: mpc cheaper):
+
+    * ``tuned``: paired by evaluation window, each policy at its tuned setting (mean, 95%
+      interval, n windows), with both policies' mean good minutes and availability beside;
+    * ``equal_quality``: mpc's cost against the baseline's Pareto front (cost as a function of
+      good minutes over the baseline's seven settings) at mpc's good minutes. Every setting of
+      every tunable policy runs on the tuning window, so this one is on the tuning window
+      (n = 1, mpc at its tuned setting); on the evaluation windows only target tracking on CPU
+      runs all its settings (the experiment's ``sweep``), whose comparison is in report.md.
+    """
+    from experiments.stats import equal_quality_difference, paired_difference
+
+    runs = pd.read_parquet(out / "runs.parquet")
+    tuning = pd.read_parquet(out / "tuning.parquet")
+    tuned = json.loads((out / "config.json").read_text())["tuned"]
+    evaluation = runs[runs.kind == "evaluation"]
+    chosen = tuning.apply(
+        lambda r: r.policy == policy and r.param == tuned.get(r.trace, {}).get(policy), axis=1
+    )
+    tuning = tuning.assign(kind=np.where(chosen, "evaluation", "tuning"))
+    rows = []
+    for base in BASELINES:
+        if base not in set(runs.policy):
+            continue
+        tuned_diff = paired_difference(evaluation, policy, base).set_index("trace")
+        eq = equal_quality_difference(tuning, policy, base).set_index("trace")
+        for trace in tuned_diff.index.union(eq.index):
+            ev = evaluation[evaluation.trace == trace]
+            mine, theirs = ev[ev.policy == policy], ev[ev.policy == base]
+            row = {"trace": trace, "baseline": base}
+            if trace in tuned_diff.index:
+                d = tuned_diff.loc[trace]
+                row |= {"tuned_mean": d["mean"], "tuned_ci95": d["ci95"], "tuned_n": d["n"]}
+            row |= {
+                "mpc_good": mine.good_minutes_fraction.mean(),
+                "mpc_availability": mine.availability.mean(),
+                "baseline_good": theirs.good_minutes_fraction.mean(),
+                "baseline_availability": theirs.availability.mean(),
+            }
+            if trace in eq.index:
+                e = eq.loc[trace]
+                row |= {"equal_quality_tuning_window": e["mean"], "beyond": e.get("beyond", 0)}
+            rows.append(row)
+    return pd.DataFrame(rows)
+
+
 def main(argv: list[str] | None = None) -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--trace", required=True)
+    ap.add_argument("--trace", help="decompose mpc's cost on a window of this trace")
+    ap.add_argument("--compare", metavar="DIR", help="compare mpc with the baselines in DIR")
     ap.add_argument("--window", type=int, default=1)
     ap.add_argument("--days", type=float, default=3.5)
     ap.add_argument("--quantile", type=float, default=0.99)
     ap.add_argument("--out", default=None)
     args = ap.parse_args(argv)
-    table = decompose(args.trace, args.window, args.days, args.quantile)
+    if not args.trace and not args.compare:
+        ap.error("give --trace (decomposition) or --compare DIR (an experiment's output)")
+    if args.compare:
+        table = compare(Path(args.compare))
+    else:
+        table = decompose(args.trace, args.window, args.days, args.quantile)
     with pd.option_context("display.width", 200, "display.max_columns", 20):
         print(table.to_string(index=False))
     if args.out:
