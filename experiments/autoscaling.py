@@ -13,8 +13,8 @@ Design (the README section "The autoscaling experiment" states it for users):
   seed ``k``; the tuning window with :data:`TUNING_SEED`.
 * **History.** Up to :data:`HISTORY_DAYS` days before a window, within its span, are its
   history: the load is rescaled with the window (one factor, so that the window's peak is the
-  trace's ``peak_rps``), the policies that learn from past load (``predictive``, ``learned``)
-  get it as warm-start metrics (:func:`history_metrics`, ``policy.warm_start``), and
+  trace's ``peak_rps``), the policies that learn from past load (``predictive``, ``learned``,
+  ``mpc``) get it as warm-start metrics (:func:`history_metrics`, ``policy.warm_start``), and
   ``scheduled`` draws its hourly floors from it (no look-ahead into the evaluated window). The
   history is not simulated and not scored.
 * **Tuning.** Every policy with a parameter gets the same budget: the seven settings of its
