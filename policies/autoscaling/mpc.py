@@ -223,7 +223,9 @@ class MpcPolicy(BasePolicy):
     retrain_every : float, default 21600
         Seconds between trainings (6 h), slots aligned to time 0.
     min_history : float, default 43200
-        Seconds of history before the first training (12 h: half for calibration at least).
+        Seconds of history before training is first tried. Training also needs
+        ``calibration`` plus 100 labelled periods (about 26 h with the defaults); until a
+        model exists only the safety net acts.
     max_history : float, default 1209600
         Seconds of history used (14 days, as AWS predictive scaling reads).
     max_train_rows : int, default 4320
