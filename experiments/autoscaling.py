@@ -13,8 +13,8 @@ Design (the README section "The autoscaling experiment" states it for users):
   seed ``k``; the tuning window with :data:`TUNING_SEED`.
 * **History.** Up to :data:`HISTORY_DAYS` days before a window, within its span, are its
   history: the load is rescaled with the window (one factor, so that the window's peak is the
-  trace's ``peak_rps``), the policies that learn from past load (``predictive``, ``learned``)
-  get it as warm-start metrics (:func:`history_metrics`, ``policy.warm_start``), and
+  trace's ``peak_rps``), the policies that learn from past load (``predictive``, ``learned``,
+  ``mpc``) get it as warm-start metrics (:func:`history_metrics`, ``policy.warm_start``), and
   ``scheduled`` draws its hourly floors from it (no look-ahead into the evaluated window). The
   history is not simulated and not scored.
 * **Tuning.** Every policy with a parameter gets the same budget: the seven settings of its
@@ -75,11 +75,13 @@ POLICIES: tuple[str, ...] = (
     "static",
     "reactive",
     "target-tracking",
+    "target-tracking-requests",
     "step",
     "scheduled",
     "hpa",
     "predictive",
     "learned",
+    "mpc",
     "oracle",
 )
 
@@ -91,13 +93,22 @@ DEFAULT_DAYS = 3.5
 TUNING_GOOD_MINUTES = 0.99
 #: The CPU targets (%) tried for every policy whose main parameter is a CPU target.
 TUNING_TARGETS: tuple[float, ...] = (20.0, 30.0, 40.0, 50.0, 60.0, 70.0, 80.0)
+#: The ALBRequestCountPerTarget targets (requests per target per minute) tried for target
+#: tracking on request count: 30-90% of one task's capacity (100 requests/s x 60 s), the
+#: same seven steps as the CPU targets. AWS: ALBRequestCountPerTarget "applies only to Spot
+#: Fleets and ECS services" (Application Auto Scaling API reference,
+#: PredefinedMetricSpecification, https://docs.aws.amazon.com/autoscaling/application/APIReference/API_PredefinedMetricSpecification.html);
+#: the metric is the target group's RequestCountPerTarget, a Sum per period per target, so the
+#: target value is requests per target per period (ALB CloudWatch metrics,
+#: https://docs.aws.amazon.com/elasticloadbalancing/latest/application/load-balancer-cloudwatch-metrics.html).
+REQUEST_TARGETS: tuple[float, ...] = (1800.0, 2400.0, 3000.0, 3600.0, 4200.0, 4800.0, 5400.0)
 #: Per tunable policy: its main parameter and the settings tried (the same budget, seven).
 #: The grid reaches down to 20%: with AWS's documented (uncapped) scale-in, 40% was the
 #: cheapest target tried on every trace and none reached the bar, so the grid went lower.
 #: ``target``: the CPU target of target tracking, of HPA and reactive, the centre of the step
 #: thresholds (target +- 20), of predictive (its scaling metric and its target-tracking
 #: partner) and of scheduled's target-tracking part. ``target_utilisation``: the learned
-#: policy's planned utilisation of a task's capacity.
+#: policy's planned utilisation of a task's capacity. ``quantile``: mpc's forecast quantile.
 TUNING: dict[str, tuple[str, tuple[float, ...]]] = {
     "reactive": ("target", TUNING_TARGETS),
     "target-tracking": ("target", TUNING_TARGETS),
@@ -106,6 +117,8 @@ TUNING: dict[str, tuple[str, tuple[float, ...]]] = {
     "hpa": ("target", TUNING_TARGETS),
     "predictive": ("target", TUNING_TARGETS),
     "learned": ("target_utilisation", (0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9)),
+    "target-tracking-requests": ("target", REQUEST_TARGETS),
+    "mpc": ("quantile", (0.5, 0.8, 0.9, 0.95, 0.99, 0.995, 0.999)),
 }
 BASELINE = "target-tracking"
 
@@ -170,6 +183,12 @@ def build_policy(
     from policies import registry
     from policies.autoscaling.combine import CombinedPolicy
 
+    if name == "target-tracking-requests":
+        return registry.make(
+            "target-tracking",
+            metric="RequestCountPerTarget",
+            target=REQUEST_TARGETS[3] if param is None else float(param),
+        )
     target = 50.0 if param is None else float(param)
     tt = registry.make("target-tracking", metric="CPUUtilization", target=target)
     if name == "target-tracking":
@@ -199,9 +218,14 @@ def build_policy(
         return registry.make(
             "reactive", target=target, high=min(95.0, target + 15.0), low=max(5.0, target - 20.0)
         )
-    if name == "learned":
-        kw = {} if param is None else {"target_utilisation": float(param)}
-        pol = registry.make("learned", **kw)
+    if name == "mpc-perfect-forecast":
+        from experiments.mpc_decomposition import PerfectForecastMpc
+
+        return PerfectForecastMpc(**({} if param is None else {"quantile": float(param)}))
+    if name in ("learned", "mpc"):
+        key = "target_utilisation" if name == "learned" else "quantile"
+        kw = {} if param is None else {key: float(param)}
+        pol = registry.make(name, **kw)
         if history is not None:
             pol.warm_start(history)
         return pol
@@ -210,6 +234,12 @@ def build_policy(
 
 def run_one(spec: RunSpec) -> dict[str, Any]:
     """Run one spec; return a flat record (summary, slack, elasticity metrics)."""
+    return simulate(spec)[0]
+
+
+def simulate(spec: RunSpec) -> tuple[dict[str, Any], pd.DataFrame, Any]:
+    """Run one spec; return its flat record (:func:`run_one`), its per-period metrics and its
+    scenario (for analyses that need more than the record, e.g. the floor's components)."""
     from sim.scenario import scenario_from_dict
     from sim.simulation import Simulation, slo_utilisation
 
@@ -231,7 +261,7 @@ def run_one(spec: RunSpec) -> dict[str, Any]:
     sim = Simulation(scenario, rate=rate)
     floors = hourly_floor(hist_rate / per_task, tick) if spec.policy == "scheduled" else None
     history = None
-    if spec.policy in ("predictive", "learned"):
+    if spec.policy in ("predictive", "learned", "mpc"):
         target = spec.param if spec.policy == "predictive" and spec.param else 50.0
         if spec.policy == "learned" and spec.param:
             target = 100.0 * spec.param
@@ -271,7 +301,7 @@ def run_one(spec: RunSpec) -> dict[str, Any]:
         record.update(
             floor_for_metrics(m, scenario, good_bar=TUNING_GOOD_MINUTES, initial_tasks=peak_start)
         )
-    return record
+    return record, m, scenario
 
 
 def floor_violations(runs: pd.DataFrame, bar: float = TUNING_GOOD_MINUTES) -> pd.DataFrame:

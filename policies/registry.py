@@ -23,6 +23,7 @@ _ENTRY_POINTS: dict[str, str] = {
     "learned": "policies.autoscaling.learned:LearnedPolicy",
     "oracle": "policies.autoscaling.oracle:OraclePolicy",
     "combined": "policies.autoscaling.combine:CombinedPolicy",
+    "mpc": "policies.autoscaling.mpc:MpcPolicy",
 }
 
 
