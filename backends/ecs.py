@@ -338,7 +338,9 @@ class EcsBackend:
         deployments = svc.get("deployments", [])
         primary = next((d for d in deployments if d.get("status") == "PRIMARY"), {})
         in_progress = len(deployments) > 1 or primary.get("rolloutState") == "IN_PROGRESS"
-        revision = int(str(primary.get("taskDefinition", svc["taskDefinition"])).rsplit(":", 1)[-1])
+        # the service's task definition is its PRIMARY deployment's on AWS (the newest); an
+        # emulator that keeps its deployments unchanged (moto) still shows it there
+        revision = int(str(svc.get("taskDefinition") or primary["taskDefinition"]).rsplit(":")[-1])
         return Observation(
             time=float(now),
             desired=desired,
