@@ -18,7 +18,13 @@ https://docs.aws.amazon.com/autoscaling/application/APIReference/):
   scaling metric;
 - ``scheduled``: PutScheduledAction per action;
 - ``combined``: each member, on the same scalable target, which is how AWS combines them;
-- ``static``: the scalable target only.
+- ``static``: the scalable target only;
+- a ``[rollout]`` section: UpdateService with the strategy's native ``deploymentConfiguration``
+  (backends/ecs_deploy.py; ECS API reference,
+  https://docs.aws.amazon.com/AmazonECS/latest/APIReference/API_UpdateService.html), after
+  the scaling requests. An ``[analysis]`` method has no native equivalent (ECS rolls back on
+  its circuit breaker and on CloudWatch alarms given by name) and is refused, with what is
+  and is not exported.
 
 Policies AWS cannot run (``reactive``, ``hpa``, ``learned``, ``oracle``) are refused with a
 message naming ``fargate-lab ecs run``. Parameters that model how AWS behaves rather than
@@ -37,6 +43,7 @@ from typing import Any
 
 from backends.aws import AwsClients, AwsError, InputError, Request
 from backends.ecs import ServiceRef, describe_service, target_group_dims
+from backends.ecs_deploy import native_configuration
 from backends.ecs_validate import check_range
 
 NAMESPACE = "ecs"
@@ -193,7 +200,30 @@ def export_requests(
             requests.append(_predictive(tag, policy, ref, label))
         elif name == "scheduled":
             requests.extend(_scheduled(tag, policy, ref))
+    requests.extend(rollout_requests(scenario, ref, notes))
     return requests, notes
+
+
+def rollout_requests(scenario: Any, ref: ServiceRef, notes: list[str]) -> list[Request]:
+    """UpdateService with the native deploymentConfiguration of the scenario's ``[rollout]``
+    (none when the scenario has no ``[rollout]`` or ``[analysis]`` section)."""
+    given = scenario.model_fields_set
+    if "rollout" not in given and "analysis" not in given:
+        return []
+    refuse_analysis(scenario)
+    try:
+        cfg, more = native_configuration(scenario.rollout.strategy, scenario.rollout.params)
+    except InputError as exc:
+        raise ExportError(f"[rollout]: {exc}") from None
+    notes.extend(more)
+    if cfg["strategy"] != "ROLLING":
+        notes.append(
+            f"{cfg['strategy']} needs the service's load balancer set up for it (an alternate "
+            "target group, the production listener rule and an infrastructure role in "
+            "loadBalancers[].advancedConfiguration): not part of this export"
+        )
+    params = {"cluster": ref.cluster, "service": ref.service, "deploymentConfiguration": cfg}
+    return [Request("ecs", "UpdateService", params)]
 
 
 def _label(label: str | None, what: str) -> str:
@@ -367,3 +397,17 @@ def utc_iso(value: Any) -> str:
     if when.tzinfo is None:
         when = when.replace(tzinfo=UTC)
     return when.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def refuse_analysis(scenario: Any) -> None:
+    """An ``[analysis]`` method cannot be shipped to ECS: refuse, saying what is shipped."""
+    method = scenario.analysis.method
+    if method is not None:
+        raise ExportError(
+            f"analysis method {method!r} has no native ECS equivalent: ECS rolls a deployment "
+            "back only on its circuit breaker and on CloudWatch alarms given by name. `ecs "
+            "export` ships the [autoscaler] (Application Auto Scaling) and the [rollout] "
+            "strategy (the service's deploymentConfiguration), not the [analysis]; remove "
+            "[analysis] to export the rest, and attach an existing alarm with `fargate-lab ecs "
+            "deploy --alarm NAME`"
+        )

@@ -7,7 +7,10 @@ https://docs.aws.amazon.com/autoscaling/application/APIReference/), CloudWatch D
 for a step policy's alarm, and the service's task size. Members are ordered by name, so the
 ``fargate-lab-NN-<policy>`` names of an export come back in their order and exporting the
 imported scenario gives the same requests. A step policy whose steps have an open bound can be
-imported only when they are the default steps (TOML has no null).
+imported only when they are the default steps (TOML has no null). The service's
+``deploymentConfiguration`` (DescribeServices) comes back as a ``[rollout]`` section
+(backends/ecs_deploy.py), unless it shows only ECS's defaults for a service created without
+one (ROLLING, 100/200 percent, no circuit breaker).
 """
 
 from __future__ import annotations
@@ -155,9 +158,14 @@ def _member_of_policy(p: dict[str, Any], clients: AwsClients) -> tuple[dict[str,
     raise ExportError(f"policy {p['PolicyName']!r}: type {kind} has no scenario equivalent")
 
 
-def import_scenario(clients: AwsClients, ref: ServiceRef) -> dict[str, Any]:
-    """The service's scalable target, scaling policies and scheduled actions as scenario data
-    (a dict for :func:`sim.scenario.scenario_from_dict`). Reads only."""
+def import_scenario(
+    clients: AwsClients, ref: ServiceRef, notes: list[str] | None = None
+) -> dict[str, Any]:
+    """The service's scalable target, scaling policies, scheduled actions and deployment
+    configuration as scenario data (a dict for :func:`sim.scenario.scenario_from_dict`).
+    Reads only; what a scenario cannot hold is said in ``notes``."""
+    from backends.ecs_deploy import rollout_of_configuration
+
     base = _base(ref)
     targets = clients.call(
         "application-autoscaling",
@@ -208,7 +216,7 @@ def import_scenario(clients: AwsClients, ref: ServiceRef) -> dict[str, Any]:
     else:
         autoscaler = {"policy": "combined", "policies": specs}
     desired = int(svc.get("desiredCount", lo))
-    return {
+    data = {
         "name": f"{ref.service.split('/')[-1]}-imported",
         "run": {"metrics_period": period},
         "service": {
@@ -220,6 +228,10 @@ def import_scenario(clients: AwsClients, ref: ServiceRef) -> dict[str, Any]:
         },
         "autoscaler": autoscaler,
     }
+    rollout = rollout_of_configuration(svc.get("deploymentConfiguration"), notes)
+    if rollout is not None:
+        data["rollout"] = rollout
+    return data
 
 
 # -- TOML output (tomllib reads only) -----------------------------------------------------

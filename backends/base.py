@@ -11,8 +11,8 @@ from __future__ import annotations
 
 import math
 import time
-from collections.abc import Callable, Iterator
-from dataclasses import dataclass
+from collections.abc import Callable, Iterator, Mapping
+from dataclasses import dataclass, field
 from typing import Any, Protocol, runtime_checkable
 
 from policies.base import Policy
@@ -40,6 +40,32 @@ class Backend(Protocol):
     def observe(self) -> Observation: ...
 
     def apply(self, decision: Decision) -> None: ...
+
+
+@dataclass(frozen=True)
+class DeployRequest:
+    """A deployment for a :class:`Deployer`: a new revision running ``image`` (in
+    ``container``, default the task definition's first), shipped by the rollout strategy
+    ``strategy`` (a name of policies/rollout/registry.py's ``STRATEGIES``, as a scenario's
+    ``[rollout]``) with ``params``; ``alarms`` are CloudWatch alarms that roll it back."""
+
+    image: str
+    strategy: str = "rolling"
+    params: Mapping[str, Any] = field(default_factory=dict)
+    container: str | None = None
+    alarms: tuple[str, ...] = ()
+    reason: str = ""
+
+
+@runtime_checkable
+class Deployer(Protocol):
+    """A backend that ships new revisions: the write of a rollout, beside ``apply``'s desired
+    count. :class:`backends.ecs.EcsBackend` implements it through ECS's native deployments
+    (RegisterTaskDefinition, UpdateService with the task definition and deployment
+    configuration); in the simulator, releases are deployed by the rollout driver
+    (backends/sim_rollout.py) from the scenario's ``[releases]``."""
+
+    def deploy(self, request: DeployRequest) -> Any: ...
 
 
 class WallClock:

@@ -5,7 +5,9 @@ callable that raises :class:`AssertionError` with a clear message when a backend
 contract of :mod:`backends.base`: ``observe()`` is the only read and returns a consistent
 :class:`~policies.contract.Observation` that shows only published metrics, ``apply()`` is the only
 write and respects the scalable range, the clock drives a controller at the policy's cadence,
-and (where the world allows it) the same inputs give the same observations. A check that does
+(where the world allows it) the same inputs give the same observations, and a
+:class:`~backends.base.Deployer` refuses a deployment ECS cannot take without changing the
+service, then ships a valid one as a new revision. A check that does
 not apply to a backend is declared in :data:`KNOWN_EXCEPTIONS` with the reason.
 
 A backend is given as a *factory*: a callable returning a fresh ``(backend, advance)`` pair,
@@ -21,7 +23,7 @@ from typing import Any
 
 import numpy as np
 
-from backends.base import Backend, Clock, Controller
+from backends.base import Backend, Clock, Controller, Deployer, DeployRequest
 from backends.base import run as run_controller
 from backends.ecs_checks import ecs_factory
 from policies.contract import Decision, Observation
@@ -33,6 +35,9 @@ Factory = Callable[[], tuple[Any, Callable[[float], None]]]
 KNOWN_EXCEPTIONS: dict[tuple[str, str], str] = {
     ("ecs", "deterministic"): "a real ECS service is not deterministic: task starts, metrics "
     "and other writers (deployments, people, other scalers) change it between two runs",
+    ("sim", "deploy_validates_then_ships"): "SimBackend has no deploy(): the simulator's "
+    "releases are deployed by the rollout driver (backends/sim_rollout.py) from the scenario's "
+    "[releases] and [rollout]",
 }
 
 CHECK_NAMES: tuple[str, ...] = (
@@ -44,6 +49,7 @@ CHECK_NAMES: tuple[str, ...] = (
     "apply_range_pushes_desired",
     "clock_drives_at_cadence",
     "deterministic",
+    "deploy_validates_then_ships",
 )
 
 
@@ -191,6 +197,32 @@ def _check_deterministic(factory: Factory) -> None:
     assert a == b, "the same decisions gave different observations"
 
 
+def _check_deploy(factory: Factory) -> None:
+    backend, advance = factory()
+    assert isinstance(backend, Deployer), f"{type(backend).__name__} has no deploy()"
+    before = backend.observe()
+    bad = DeployRequest("check/app:2", "linear", {"step_percent": 2.0}, reason="check: bad step")
+    try:
+        backend.deploy(bad)
+    except ValueError:
+        pass
+    else:
+        raise AssertionError("deploy() accepted a linear step of 2%, below ECS's 3%")
+    advance(1.0)
+    after = backend.observe()
+    assert after.deployment.revision == before.deployment.revision, (
+        f"a refused deploy changed the revision {before.deployment.revision} -> "
+        f"{after.deployment.revision}"
+    )
+    good = DeployRequest("check/app:2", "canary", {"bake_time": 300.0}, reason="check: ship")
+    backend.deploy(good)
+    advance(1.0)
+    shipped = backend.observe()
+    assert shipped.deployment.revision != before.deployment.revision, (
+        f"revision still {shipped.deployment.revision} after a deploy"
+    )
+
+
 _CHECKS: dict[str, Callable[[Factory], None]] = {
     "protocol": _check_protocol,
     "observation_consistent": _check_observation_consistent,
@@ -200,6 +232,7 @@ _CHECKS: dict[str, Callable[[Factory], None]] = {
     "apply_range_pushes_desired": _check_apply_range,
     "clock_drives_at_cadence": _check_clock,
     "deterministic": _check_deterministic,
+    "deploy_validates_then_ships": _check_deploy,
 }
 
 

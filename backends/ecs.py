@@ -34,6 +34,13 @@ into it, as a scheduled action does), moved at most ``max_step`` tasks from the 
 desired count, and sent only within the write-rate guard. With ``dry_run`` the requests are
 recorded in :attr:`EcsBackend.planned` and not sent. Each apply leaves what it did in
 :attr:`EcsBackend.last_action` for the decision log.
+
+deploy() (:class:`backends.base.Deployer`) ships a new revision: RegisterTaskDefinition (the
+service's current revision with the new image),
+https://docs.aws.amazon.com/AmazonECS/latest/APIReference/API_RegisterTaskDefinition.html,
+then UpdateService with that task definition and the native ``deploymentConfiguration`` of
+the requested rollout strategy (backends/ecs_deploy.py maps the registry names), validated
+before any request, under the same write-rate guard and dry run.
 """
 
 from __future__ import annotations
@@ -47,7 +54,7 @@ from typing import Any
 import numpy as np
 
 from backends.aws import AwsClients, AwsError, GuardrailError, Request, WriteRateGuard, execute
-from backends.base import Clock, WallClock
+from backends.base import Clock, DeployRequest, WallClock
 from backends.ecs_validate import check_count, check_range
 from policies.base import clamp
 from policies.contract import METRIC_NAMES, Decision, DeploymentState, MetricHistory, Observation
@@ -331,7 +338,9 @@ class EcsBackend:
         deployments = svc.get("deployments", [])
         primary = next((d for d in deployments if d.get("status") == "PRIMARY"), {})
         in_progress = len(deployments) > 1 or primary.get("rolloutState") == "IN_PROGRESS"
-        revision = int(str(primary.get("taskDefinition", svc["taskDefinition"])).rsplit(":", 1)[-1])
+        # the service's task definition is its PRIMARY deployment's on AWS (the newest); an
+        # emulator that keeps its deployments unchanged (moto) still shows it there
+        revision = int(str(svc.get("taskDefinition") or primary["taskDefinition"]).rsplit(":")[-1])
         return Observation(
             time=float(now),
             desired=desired,
@@ -386,3 +395,18 @@ class EcsBackend:
         if action.sent is not None:
             self._desired = action.sent
         self.last_action = action
+
+    def deploy(self, request: DeployRequest) -> list[Request]:
+        """Ship ``request`` through ECS's native deployment (module docstring): returns the
+        requests, sent in order, or recorded in :attr:`planned` with ``dry_run``. Bad input
+        (unknown strategy, a value ECS cannot take, no image, the Fargate size matrix) is
+        refused before any request; a plan over the write-rate guard before any write."""
+        from backends.ecs_deploy import deploy_requests
+
+        requests = deploy_requests(self.clients, self.ref, request)
+        if self.dry_run:
+            self.planned.extend(requests)
+        else:
+            execute(self.clients, requests, apply=True, guard=self.guard)
+        log.info("deploy %s by %s: %s", request.image, request.strategy, request.reason)
+        return requests

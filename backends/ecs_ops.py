@@ -39,6 +39,8 @@ class DeploySpec:
     canary_bake_time: int | None = None
     linear_step: float | None = None
     linear_bake_time: int | None = None
+    minimum_healthy_percent: int | None = None
+    maximum_percent: int | None = None
     cpu: int | None = None
     memory: int | None = None
     capacity_provider: list[str] = field(default_factory=list)
@@ -195,9 +197,16 @@ REGISTER_KEYS = (
 
 
 def deployment_configuration(spec: DeploySpec) -> dict[str, Any]:
+    """UpdateService's ``deploymentConfiguration`` for ``spec``, validated against ECS's
+    limits. The one mapping of ``ecs deploy``'s flags, :meth:`EcsBackend.deploy` and ``ecs
+    export`` (the last two fill ``spec`` from a rollout strategy: backends/ecs_deploy.py)."""
     from backends.ecs_validate import check_deployment_configuration
 
     cfg: dict[str, Any] = {"strategy": spec.strategy}
+    if spec.minimum_healthy_percent is not None:
+        cfg["minimumHealthyPercent"] = spec.minimum_healthy_percent
+    if spec.maximum_percent is not None:
+        cfg["maximumPercent"] = spec.maximum_percent
     cfg["deploymentCircuitBreaker"] = {
         "enable": spec.circuit_breaker,
         "rollback": spec.circuit_breaker,

@@ -129,23 +129,72 @@ def cmd_scale(args: argparse.Namespace) -> int:
 
 
 # -- deploy and rollback ------------------------------------------------------------------
-def cmd_deploy(args: argparse.Namespace) -> int:
-    clients = connect(args)
-    spec = DeploySpec(
+STRATEGY_FLAGS = (
+    "strategy",
+    "bake_time",
+    "canary_percent",
+    "canary_bake_time",
+    "linear_step",
+    "linear_bake_time",
+    "minimum_healthy_percent",
+    "maximum_percent",
+)
+
+
+def deploy_spec(args: argparse.Namespace) -> DeploySpec:
+    """``ecs deploy``'s flags as a :class:`DeploySpec`; with ``--scenario``, the scenario's
+    ``[rollout]`` strategy by the same mapping as ``ecs export`` (backends/ecs_deploy.py)."""
+    if args.scenario is None:
+        return DeploySpec(
+            image=args.image,
+            container=args.container,
+            strategy=args.strategy or "ROLLING",
+            circuit_breaker=args.circuit_breaker,
+            alarm=list(args.alarm or []),
+            bake_time=args.bake_time,
+            canary_percent=args.canary_percent,
+            canary_bake_time=args.canary_bake_time,
+            linear_step=args.linear_step,
+            linear_bake_time=args.linear_bake_time,
+            minimum_healthy_percent=args.minimum_healthy_percent,
+            maximum_percent=args.maximum_percent,
+            cpu=args.cpu,
+            memory=args.memory,
+            capacity_provider=list(args.capacity_provider or []),
+        )
+    from backends.aws_export import refuse_analysis
+    from backends.ecs_deploy import strategy_spec
+    from sim.scenario import ScenarioError, load_scenario
+
+    flags = [f"--{k.replace('_', '-')}" for k in STRATEGY_FLAGS if getattr(args, k) is not None]
+    if not args.circuit_breaker:
+        flags.append("--no-circuit-breaker")
+    if flags:
+        raise InputError(
+            f"--scenario takes the strategy from the scenario's [rollout]; drop {', '.join(flags)}"
+        )
+    try:
+        scenario = load_scenario(args.scenario, [])
+    except ScenarioError as exc:
+        raise InputError(str(exc)) from None
+    refuse_analysis(scenario)
+    spec, notes = strategy_spec(
+        scenario.rollout.strategy,
+        scenario.rollout.params,
         image=args.image,
         container=args.container,
-        strategy=args.strategy,
-        circuit_breaker=args.circuit_breaker,
-        alarm=list(args.alarm or []),
-        bake_time=args.bake_time,
-        canary_percent=args.canary_percent,
-        canary_bake_time=args.canary_bake_time,
-        linear_step=args.linear_step,
-        linear_bake_time=args.linear_bake_time,
-        cpu=args.cpu,
-        memory=args.memory,
-        capacity_provider=list(args.capacity_provider or []),
+        alarms=list(args.alarm or []),
     )
+    for note in notes:
+        print(f"note: {note}", file=sys.stderr)
+    spec.cpu, spec.memory = args.cpu, args.memory
+    spec.capacity_provider = list(args.capacity_provider or [])
+    return spec
+
+
+def cmd_deploy(args: argparse.Namespace) -> int:
+    spec = deploy_spec(args)  # validated before any request
+    clients = connect(args)
     _send(args, clients, deploy_plan(clients, _ref(args), spec))
     return 0
 
@@ -211,7 +260,10 @@ def cmd_import_policy(args: argparse.Namespace) -> int:
     from sim.scenario import scenario_from_dict
 
     ref = _ref(args)
-    data = import_scenario(connect(args), ref)
+    notes: list[str] = []
+    data = import_scenario(connect(args), ref, notes)
+    for note in notes:
+        print(f"note: {note}", file=sys.stderr)
     scenario_from_dict(data, f"{ref.resource_id} (imported)")  # simulate must accept it
     text = to_toml(
         data,
@@ -315,8 +367,17 @@ def add_ecs_parser(sub: Any) -> None:
     p.add_argument("--image", required=True)
     p.add_argument("--container", help="container to update (default: the first)")
     p.add_argument(
-        "--strategy", default="ROLLING", choices=("ROLLING", "BLUE_GREEN", "CANARY", "LINEAR")
+        "--strategy",
+        choices=("ROLLING", "BLUE_GREEN", "CANARY", "LINEAR"),
+        help="native deployment strategy (ROLLING)",
     )
+    p.add_argument(
+        "--scenario",
+        metavar="FILE",
+        help="take the strategy from this scenario's [rollout] (as `ecs export` maps it)",
+    )
+    p.add_argument("--minimum-healthy-percent", type=int, metavar="PERCENT")
+    p.add_argument("--maximum-percent", type=int, metavar="PERCENT")
     p.add_argument("--bake-time", type=int, metavar="MINUTES")
     p.add_argument("--canary-percent", type=float)
     p.add_argument("--canary-bake-time", type=int, metavar="MINUTES")

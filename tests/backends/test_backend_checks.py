@@ -48,3 +48,17 @@ def test_the_suite_catches_a_backend_that_leaks_the_future() -> None:
 
     with pytest.raises(AssertionError, match="future load"):
         dict(check_backend(leaky))["no_future_for_ordinary_policies"]()
+
+
+def test_the_suite_catches_a_deployer_that_skips_validation(moto: str) -> None:
+    from backends.ecs_checks import ecs_factory
+
+    make = ecs_factory(moto)
+
+    def careless():
+        backend, advance = make()
+        backend.deploy = lambda request: []  # ships nothing, refuses nothing
+        return backend, advance
+
+    with pytest.raises(AssertionError, match="accepted a linear step of 2%"):
+        dict(check_backend(careless))["deploy_validates_then_ships"]()

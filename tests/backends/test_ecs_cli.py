@@ -456,8 +456,12 @@ def test_iam_policies_allow_what_each_command_calls(svc, moto, tmp_path, capsys,
     static.write_text(
         '[service]\nmin_tasks = 1\n[autoscaler]\npolicy = "static"\ncount = 4\ninterval = 1.0\n'
     )
+    rollout = tmp_path / "rollout.toml"
+    rollout.write_text(scenario.read_text() + '\n[rollout]\nstrategy = "linear"\n')
     runs = [
         ("export", [str(scenario), "--apply"]),
+        ("export", [str(rollout), "--apply"]),
+        ("deploy", ["--image", "nginx:3", "--scenario", str(rollout), "--apply"]),
         ("import-policy", ["--out", str(tmp_path / "i.toml")]),
         ("status", ["--json"]),
         ("scale", ["4", "--apply"]),
