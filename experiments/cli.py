@@ -2,7 +2,8 @@
 
 Subcommands: ``simulate`` (run a scenario), ``traces list`` / ``traces fetch`` (the trace
 catalog), ``demo`` (the demonstration ``make demo`` runs), ``policies`` (the registry),
-``experiment autoscaling``, ``advise`` (the advisor, experiments/advise.py), ``scenario keys``
+``experiment autoscaling``, ``claims`` (the claims table, experiments/claims.py), ``advise``
+(the advisor, experiments/advise.py), ``scenario keys``
 (every scenario key with its default), ``sweep`` and ``report`` (declarative sweeps and their
 reports, experiments/sweep_cli.py).
 
@@ -20,7 +21,7 @@ import os
 import sys
 from collections.abc import Sequence
 from pathlib import Path
-from typing import TextIO
+from typing import Any, TextIO
 
 EXIT_BAD_INPUT = 2
 EXIT_INTERRUPTED = 130
@@ -208,6 +209,30 @@ def cmd_demo(args: argparse.Namespace) -> int:
     return 0
 
 
+# fargate-lab claims (issue 11): the logic is in experiments/claims.py.
+def cmd_claims(args: argparse.Namespace) -> int:
+    from experiments.claims import run_claims
+
+    _use_mirror(args.mirror)
+    run_claims(Path(args.out), args.spec, workers=args.workers, progress=not args.quiet)
+    print(f"report: {Path(args.out).absolute() / 'claims.md'}")
+    return 0
+
+
+def add_claims_parser(sub: Any) -> None:
+    from experiments.claims import CLAIMS_SPEC
+
+    c = sub.add_parser("claims", help="measure the claims of AI-native orchestration (claims.md)")
+    c.add_argument("--out", default="claims-output", help="folder for claims.md and the runs")
+    c.add_argument(
+        "--spec", default=str(CLAIMS_SPEC), metavar="FILE", help="claims spec (claims.toml)"
+    )
+    c.add_argument("--workers", type=int, help="processes (default: CPU count)")
+    c.add_argument("--mirror", metavar="DIR_OR_URL", help=_MIRROR_HELP)
+    c.add_argument("-q", "--quiet", action="store_true", help="no progress bars")
+    c.set_defaults(func=cmd_claims)
+
+
 def cmd_experiment_autoscaling(args: argparse.Namespace) -> int:
     from experiments.autoscaling import POLICIES, TRACES, run_experiment
     from experiments.outputs import check_out_dir
@@ -321,6 +346,7 @@ def build_parser() -> argparse.ArgumentParser:
     d.add_argument("--out", default="demo-output", help="folder for the report and figure")
     d.add_argument("--mirror", metavar="DIR_OR_URL", help=_MIRROR_HELP)
     d.set_defaults(func=cmd_demo)
+    add_claims_parser(sub)
 
     # fargate-lab advise (issue 11); defaults live in experiments/advise.py (None: its default).
     ad = sub.add_parser(
