@@ -342,8 +342,8 @@ def build_parser() -> argparse.ArgumentParser:
     ea.add_argument("-q", "--quiet", action="store_true", help="no progress bars")
     ea.set_defaults(func=cmd_experiment_autoscaling)
 
-    d = sub.add_parser("demo", help="the demonstration run by `make demo`")
-    d.add_argument("--out", default="demo-output", help="folder for the report and figure")
+    d = sub.add_parser("demo", help="the claims table on a reduced grid, run by `make demo`")
+    d.add_argument("--out", default="demo-output", help="folder for claims.md and the runs")
     d.add_argument("--mirror", metavar="DIR_OR_URL", help=_MIRROR_HELP)
     d.set_defaults(func=cmd_demo)
     add_claims_parser(sub)

@@ -33,6 +33,7 @@ def run_demo(
     for row in rows:
         print(f"{row.claim}: {row.verdict}")
         for m in row.measures:
-            print(f"    {m.text(clip=row.key != 'cost')}")
+            digits = 3 if row.key == "uptime" else 1
+            print(f"    {m.text(clip=row.key != 'cost', digits=digits)}")
     print(f"\nreport: {Path(out).absolute() / 'claims.md'}")
     return rows

@@ -174,3 +174,17 @@ def test_fault_overrides_make_a_valid_scenario() -> None:
     (outage,) = sc.faults.az_outages
     assert outage.at == pytest.approx(spec.uptime.az_outage_at * DAY_S)
     assert outage.duration == spec.uptime.az_outage_duration
+
+
+def test_a_front_that_never_gets_there_gives_a_lower_bound() -> None:
+    runs = pd.DataFrame(
+        [
+            _run(1, "learned", 60.0, 0.999),
+            _run(1, "target-tracking", 50.0, 0.9, "sweep"),
+            _run(1, "target-tracking", 120.0, 0.95),  # its best quality, below learned's
+            _run(1, "target-tracking", 150.0, 0.94, "sweep"),
+        ]
+    )
+    s = claims.cost_savings(runs, "learned", "target-tracking", TUNING_GOOD_MINUTES, 0.001)
+    assert bool(s.bound[0]) and s.ref[0] == pytest.approx(120.0)
+    assert s.saving[0] == pytest.approx(0.5)
