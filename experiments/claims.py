@@ -444,9 +444,18 @@ def run_claims(
     from experiments.autoscaling import RunsStopped
     from experiments.outputs import Interrupted, check_out_dir, staged_output
 
+    from sim.traces.load import load_catalog_trace
+
     spec = load_claims_spec(spec_path, overrides)
     ai, notes = ai_policies(spec)
     out = check_out_dir(out)
+    for trace in spec.run.traces:  # fetched (or refused, offline) before any work
+        load_catalog_trace(trace)
+    r = spec.run
+    log(
+        f"claims: the autoscaling experiment on {', '.join(r.traces)} ({r.days:g}-day "
+        f"windows, up to {r.windows} per trace), then the same windows with faults on"
+    )
     try:
         with staged_output(out) as staging:
             rows = _run_claims(staging, spec, Path(spec_path), ai, notes, workers, progress, log)

@@ -21,11 +21,12 @@ def run_demo(
     *,
     overrides: dict[str, Any] | None = None,
     workers: int | None = None,
-    progress: bool = True,
+    progress: bool = False,
 ) -> list[ClaimRow]:
     """Run the reduced claims sweep into ``out`` and print its table; the last line printed
     names the report (``out/claims.md``). ``overrides`` change the demo spec's keys (the
-    tests shrink ``run.days``)."""
+    tests shrink ``run.days``). Progress is a line per stage on stdout (``progress``: also
+    progress bars on stderr, which is otherwise left to one line on an error)."""
     if mirror:
         os.environ["FARGATE_LAB_TRACE_MIRROR"] = str(mirror)
     rows = run_claims(out, DEMO_SPEC, overrides=overrides, workers=workers, progress=progress)

@@ -188,3 +188,15 @@ def test_a_front_that_never_gets_there_gives_a_lower_bound() -> None:
     s = claims.cost_savings(runs, "learned", "target-tracking", TUNING_GOOD_MINUTES, 0.001)
     assert bool(s.bound[0]) and s.ref[0] == pytest.approx(120.0)
     assert s.saving[0] == pytest.approx(0.5)
+
+
+def test_the_command_refuses_a_bad_spec_in_one_line(tmp_path: Path, capsys) -> None:
+    from experiments.cli import main
+
+    bad = tmp_path / "bad.toml"
+    bad.write_text(f'base = "{claims.CLAIMS_SPEC}"\n[uptime]\ntarget = 2\n')
+    out = tmp_path / "out"
+    assert main(["claims", "--spec", str(bad), "--out", str(out), "-q"]) == 2
+    err = capsys.readouterr().err.strip()
+    assert err.startswith(f"fargate-lab claims: {bad}: uptime.target")
+    assert "\n" not in err and not out.exists()
