@@ -443,7 +443,6 @@ def run_claims(
     Return the rows."""
     from experiments.autoscaling import RunsStopped
     from experiments.outputs import Interrupted, check_out_dir, staged_output
-
     from sim.traces.load import load_catalog_trace
 
     spec = load_claims_spec(spec_path, overrides)
