@@ -372,13 +372,21 @@ def forecast_row(spec: ClaimsSpec, runs: pd.DataFrame) -> ClaimRow:
     return ClaimRow("forecast", f.claim, [acc, under], conditions, acc.verdict)
 
 
-def uptime_row(spec: ClaimsSpec, faults: pd.DataFrame) -> ClaimRow:
+def uptime_row(
+    spec: ClaimsSpec, faults: pd.DataFrame, runs: pd.DataFrame | None = None
+) -> ClaimRow:
+    """The uptime claim from the fault runs; with ``runs`` (the experiment's), each policy's
+    availability on the same windows without faults beside it (no verdict: a reference that
+    tells the faults' share of the losses from the policy's own)."""
     u = spec.uptime
-    measures = []
+    measures, reference = [], []
     for p in u.policies:
         m = Measure.of(p, faults.loc[faults.policy == p, "availability"])
         m.verdict = at_least(m, u.target)
         measures.append(m)
+        if runs is not None:
+            calm = runs[(runs.policy == p) & (runs.kind == "evaluation")].availability
+            reference.append(Measure.of(f"{p}, no faults", calm))
     ok = [m.label for m in measures if m.verdict == "holds"]
     no = [m.label for m in measures if m.verdict == "does not hold"]
     unsure = [m.label for m in measures if m.label not in ok + no]
@@ -399,7 +407,7 @@ def uptime_row(spec: ClaimsSpec, faults: pd.DataFrame) -> ClaimRow:
         f"tasks), {u.spot_interruptions_per_task_hour:g} interruptions per Spot task-hour "
         "with the 2-minute notice; each policy at its tuned setting"
     )
-    return ClaimRow("uptime", u.claim, measures, conditions, verdict)
+    return ClaimRow("uptime", u.claim, measures + reference, conditions, verdict)
 
 
 #: The hook for the rollout claims: key (a ``[rollouts.KEY]`` of claims.toml) -> a function
@@ -509,7 +517,7 @@ def _run_claims(
     rows = [
         cost_row(spec, runs, ai, notes),
         forecast_row(spec, runs),
-        uptime_row(spec, faults),
+        uptime_row(spec, faults, runs),
         *(rollout_row(k, c, staging) for k, c in spec.rollouts.items()),
     ]
     claims_frame(rows).to_csv(staging / "claims.csv", index=False)

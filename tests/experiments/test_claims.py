@@ -121,9 +121,12 @@ def test_uptime_holds_only_with_the_policies_that_reach_it() -> None:
             "availability": [0.9999, 0.99995, 0.99992, 0.99, 0.992, 0.991, 0.97, 0.98, 0.975],
         }
     )
-    row = claims.uptime_row(_spec(), faults)
+    calm = faults.assign(availability=1.0, kind="evaluation")
+    row = claims.uptime_row(_spec(), faults, calm)
     assert row.verdict == "holds only with target-tracking"
-    assert [m.n for m in row.measures] == [3, 3, 3]
+    assert [m.n for m in row.measures] == [3] * 6
+    assert [m.mean for m in row.measures[3:]] == [1.0] * 3  # the same windows, no faults
+    assert row.measures[3].label == "target-tracking, no faults" and not row.measures[3].verdict
 
 
 def test_rollout_rows_wait_for_their_measures(monkeypatch, tmp_path: Path) -> None:
