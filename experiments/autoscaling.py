@@ -29,7 +29,9 @@ Design (the README section "The autoscaling experiment" states it for users):
 Per run we keep the summary, the slack over serving and over billed supply, and the SPEC
 Research Group elasticity metrics (experiments/elasticity.py), with the elastic speedup against
 static provisioning at the run's mean demand (BUNGEE's ratios divide by the baseline's
-under-provisioning; a fleet sized for the peak would make every speedup 0).
+under-provisioning; a fleet sized for the peak would make every speedup 0). Predictive runs
+also keep the accuracy of the policy's own hourly forecast (``forecast_accuracy``, 1 - MAPE,
+experiments/forecast_accuracy.py).
 
 Usage: ``fargate-lab experiment autoscaling [--days 3.5] [--seeds 5] [--out DIR]``. The windows
 and their history are in experiments/autoscaling_windows.py, the report and figure are written
@@ -65,6 +67,7 @@ from experiments.autoscaling_windows import (
     window_rate,
 )
 from experiments.elasticity import elastic_speedup, elasticity_from_metrics, elasticity_metrics
+from experiments.forecast_accuracy import forecast_accuracy
 from experiments.outputs import Interrupted, check_out_dir, staged_output
 from experiments.stats import summarise
 from policies.autoscaling.floor import covered_fraction, floor_for_metrics
@@ -151,12 +154,16 @@ class RunSpec:
     """One simulation: a policy (by experiment name) with one parameter setting on a window.
 
     ``kind``: "tuning", "evaluation" (the tuned setting) or "sweep" (the baseline at another
-    setting, for its Pareto front). ``param`` None: the policy has no tuned parameter."""
+    setting, for its Pareto front), or another label of the caller's. ``param`` None: the
+    policy has no tuned parameter. ``overrides``: scenario overrides (``section.key=value``,
+    TOML values, as ``simulate --set``) applied to the window's scenario, e.g. faults for
+    the claims table (experiments/claims.py)."""
 
     window: Window
     policy: str
     param: float | None
     kind: str
+    overrides: tuple[str, ...] = ()
 
 
 def scenario_dict(window: Window, seed: int, initial: int = 2) -> dict[str, Any]:
@@ -240,12 +247,12 @@ def run_one(spec: RunSpec) -> dict[str, Any]:
 def simulate(spec: RunSpec) -> tuple[dict[str, Any], pd.DataFrame, Any]:
     """Run one spec; return its flat record (:func:`run_one`), its per-period metrics and its
     scenario (for analyses that need more than the record, e.g. the floor's components)."""
-    from sim.scenario import scenario_from_dict
+    from sim.scenario import apply_overrides, scenario_from_dict
     from sim.simulation import Simulation, slo_utilisation
 
     w = spec.window
     seed = TUNING_SEED if w.role == "tuning" else w.index
-    data = scenario_dict(w, seed)
+    data = apply_overrides(scenario_dict(w, seed), list(spec.overrides))
     sc = scenario_from_dict(data)
     tick = sc.run.tick
     hist_rate, rate = window_rate(w, tick)
@@ -293,6 +300,8 @@ def simulate(spec: RunSpec) -> tuple[dict[str, Any], pd.DataFrame, Any]:
     record.update(elastic)
     record["elastic_speedup"] = elastic_speedup(elastic, static_baseline(m))
     record["covered_fraction"] = covered_fraction(m)
+    if spec.policy == "predictive":  # its forecaster against the load that came
+        record.update(forecast_accuracy(getattr(policy.policies[0], "forecasts_", ()), m))
     if spec.policy == "oracle":
         # The window's cost floor (policies/autoscaling/floor.py), once per window with the
         # oracle's run: every run of a window shares its load, so any run's demand serves.

@@ -2,9 +2,10 @@
 
 Subcommands: ``simulate`` (run a scenario), ``traces list`` / ``traces fetch`` (the trace
 catalog), ``demo`` (the demonstration ``make demo`` runs), ``policies`` (the registry),
-``rollouts`` (the rollout strategies), ``experiment autoscaling``, ``advise`` (the advisor,
-experiments/advise.py), ``scenario keys`` (every scenario key with its default), ``sweep`` and
-``report`` (declarative sweeps and their reports, experiments/sweep_cli.py).
+``rollouts`` (the rollout strategies), ``experiment autoscaling``, ``claims`` (the claims table,
+experiments/claims.py), ``advise`` (the advisor, experiments/advise.py), ``scenario keys``
+(every scenario key with its default), ``sweep`` and ``report`` (declarative sweeps and their
+reports, experiments/sweep_cli.py).
 
 Errors a user can cause are one line on stderr and exit status 2, never a traceback; Ctrl-C
 is one line and exit status 130. Output folders are checked before any work and written
@@ -20,7 +21,7 @@ import os
 import sys
 from collections.abc import Sequence
 from pathlib import Path
-from typing import TextIO
+from typing import Any, TextIO
 
 EXIT_BAD_INPUT = 2
 EXIT_INTERRUPTED = 130
@@ -215,6 +216,30 @@ def cmd_demo(args: argparse.Namespace) -> int:
     return 0
 
 
+# fargate-lab claims (issue 11): the logic is in experiments/claims.py.
+def cmd_claims(args: argparse.Namespace) -> int:
+    from experiments.claims import run_claims
+
+    _use_mirror(args.mirror)
+    run_claims(Path(args.out), args.spec, workers=args.workers, progress=not args.quiet)
+    print(f"report: {Path(args.out).absolute() / 'claims.md'}")
+    return 0
+
+
+def add_claims_parser(sub: Any) -> None:
+    from experiments.claims import CLAIMS_SPEC
+
+    c = sub.add_parser("claims", help="measure the claims of AI-native orchestration (claims.md)")
+    c.add_argument("--out", default="claims-output", help="folder for claims.md and the runs")
+    c.add_argument(
+        "--spec", default=str(CLAIMS_SPEC), metavar="FILE", help="claims spec (claims.toml)"
+    )
+    c.add_argument("--workers", type=int, help="processes (default: CPU count)")
+    c.add_argument("--mirror", metavar="DIR_OR_URL", help=_MIRROR_HELP)
+    c.add_argument("-q", "--quiet", action="store_true", help="no progress bars")
+    c.set_defaults(func=cmd_claims)
+
+
 def cmd_experiment_autoscaling(args: argparse.Namespace) -> int:
     from experiments.autoscaling import POLICIES, TRACES, run_experiment
     from experiments.outputs import check_out_dir
@@ -326,10 +351,11 @@ def build_parser() -> argparse.ArgumentParser:
     ea.add_argument("-q", "--quiet", action="store_true", help="no progress bars")
     ea.set_defaults(func=cmd_experiment_autoscaling)
 
-    d = sub.add_parser("demo", help="the demonstration run by `make demo`")
-    d.add_argument("--out", default="demo-output", help="folder for the report and figure")
+    d = sub.add_parser("demo", help="the claims table on a reduced grid, run by `make demo`")
+    d.add_argument("--out", default="demo-output", help="folder for claims.md and the runs")
     d.add_argument("--mirror", metavar="DIR_OR_URL", help=_MIRROR_HELP)
     d.set_defaults(func=cmd_demo)
+    add_claims_parser(sub)
 
     # fargate-lab advise (issue 11); defaults live in experiments/advise.py (None: its default).
     ad = sub.add_parser(

@@ -195,6 +195,10 @@ class PredictiveScalingPolicy(BasePolicy):
         Tasks needed per forecast hour (unclamped).
     forecast_made_at_ : float
         Observation time of the last forecast.
+    forecasts_ : tuple of (made_at, start, forecast)
+        Every forecast made, in order: its observation time, the start of its first hour and
+        the hourly forecast (``forecast_`` of that time). Read after a run to score the
+        forecaster against the load that came (experiments/forecast_accuracy.py).
     load_per_task_ : float
         Load one task carries at ``target``, from the history.
     configured_max_ : int or None
@@ -323,6 +327,10 @@ class PredictiveScalingPolicy(BasePolicy):
         self.forecast_start_ = first * HOUR_S
         self.forecast_capacity_ = np.ceil(forecast / lpt - 1e-9).astype(np.int64)
         self.forecast_made_at_ = float(obs.time)
+        self.forecasts_ = (
+            *getattr(self, "forecasts_", ()),
+            (float(obs.time), first * HOUR_S, forecast),
+        )
         self.load_per_task_ = lpt
         self.forecast_how_ = how
         return None

@@ -1,93 +1,53 @@
-"""The demo (``make demo``): a whole output folder, a titled figure, a report that explains."""
+"""The demo (``make demo``): the claims table on a reduced grid, a whole output folder, and a
+last line that says where the report is. Run here on a smaller grid (conftest TINY_DEMO)."""
 
 from __future__ import annotations
 
-import os
-from pathlib import Path
-from types import SimpleNamespace
-
-import numpy as np
 import pandas as pd
-import pytest
 
-from experiments import demo
-from sim.scenario import load_scenario, scenario_from_dict
+from experiments import claims
 
-
-def _fake_run(scenario, supply: list[int], rate: list[float], good: list[bool]):
-    n = len(rate)
-    metrics = pd.DataFrame(
-        {
-            "time_s": np.arange(n) * 60.0,
-            "rate_rps": rate,
-            "supply_tasks": supply,
-            "TargetResponseTime_p99": np.full(n, 0.1),
-            "good": good,
-            "backlog": np.zeros(n),
-            "utilisation": np.full(n, 0.5),
-        }
-    )
-    events = pd.DataFrame(
-        {
-            "time_s": [0.0, 200.0],
-            "task": [7, 7],
-            "event": ["PROVISIONING", "HEALTHY"],
-        }
-    )
-    return SimpleNamespace(scenario=scenario, metrics=metrics, events=events)
+VERDICT_STARTS = ("holds", "does not hold", "inconclusive", "not yet measured", "not measured")
 
 
-def test_figure_title_names_trace_and_day(tmp_path: Path) -> None:
-    scenario = load_scenario(demo.SCENARIO)
-    run = _fake_run(scenario, [3, 3], [100.0, 200.0], [True, True])
-    title = demo.plot({"static": run}, tmp_path / "fig.png")
-    assert (tmp_path / "fig.png").stat().st_size > 0
-    assert title == demo.figure_title(scenario)
-    assert scenario.traffic.trace in title
-    assert f"{scenario.traffic.start:%Y-%m-%d}" in title
-
-
-def test_explain_counts_what_the_run_shows() -> None:
-    scenario = scenario_from_dict({"service": {"capacity_rps": 50}}, "test")
-    run = _fake_run(scenario, [2, 2, 4], [80.0, 150.0, 150.0], [True, False, True])
-    text = demo.explain("reactive", run)
-    assert "serving tasks x capacity_rps (50 requests/s per task)" in text
-    assert "missed the SLO in 1 of 3 minutes" in text
-    assert "3.3-3.3 min to serve" in text  # 200 s from PROVISIONING to HEALTHY
-    assert "(1 missed minutes)" in text  # 2 x 50 < 150 in the missed minute
-
-
-def test_explain_without_misses_only_defines_capacity() -> None:
-    scenario = scenario_from_dict({}, "test")
-    text = demo.explain("static", _fake_run(scenario, [2], [10.0], [True]))
-    assert "capacity_rps" in text and "missed" not in text
-
-
-@pytest.mark.parametrize(
-    ("value", "text"),
-    [(60071.25, "60071"), (0.974807, "0.9748"), (35.5512, "35.55"), (211.0, "211"), (1, "1")],
-)
-def test_table_cells_have_no_exponent(value: object, text: str) -> None:
-    assert demo._readable(value) == text
-
-
-def test_demo_writes_a_whole_folder(tmp_path: Path) -> None:
-    if not os.environ.get("FARGATE_LAB_TRACE_MIRROR"):
-        pytest.skip("no trace mirror: set FARGATE_LAB_TRACE_MIRROR")
-    out = tmp_path / "demo-output"
-    demo.run_demo(out)
+def test_demo_writes_a_whole_folder_and_says_where_the_report_is(tiny_demo) -> None:
+    out, rows, printed = tiny_demo
     assert sorted(p.name for p in out.iterdir()) == [
-        "demo.png",
-        "reactive",
-        "report.md",
-        "static",
-        "summary.csv",
+        "autoscaling",
+        "claims.csv",
+        "claims.md",
+        "faults.parquet",
+        "spec.json",
     ]
-    assert [p.name for p in tmp_path.iterdir()] == ["demo-output"]  # no staging left
-    report = (out / "report.md").read_text()
-    title = demo.figure_title(load_scenario(demo.SCENARIO))
-    assert report.startswith(f"# fargate-lab demo: {title}\n")
-    assert "serving tasks x capacity_rps" in report
-    table = pd.read_csv(out / "summary.csv", index_col="policy")
-    reactive = table.loc[[i for i in table.index if i.startswith("reactive")][0]]
-    assert ("missed the SLO in" in report) == (reactive["good_minutes_fraction"] < 1)
+    assert [p.name for p in out.parent.iterdir()] == ["demo-output"]  # no staging left
+    assert printed.rstrip().splitlines()[-1] == f"report: {out / 'claims.md'}"
+    assert (out / "autoscaling" / "report.md").is_file()
+
+
+def test_demo_measures_every_claim_of_the_spec(tiny_demo) -> None:
+    out, rows, _ = tiny_demo
+    spec = claims.load_claims_spec(claims.DEMO_SPEC)
+    expected = [spec.cost.claim, spec.forecast.claim, spec.uptime.claim]
+    expected += [c.claim for c in spec.rollouts.values()]
+    assert [r.claim for r in rows] == expected
+    for row in rows:
+        assert row.verdict.startswith(VERDICT_STARTS), row.verdict
+    report = (out / "claims.md").read_text()
+    for row in rows:
+        assert f"| {row.claim} |" in report and f"**{row.verdict}**" in report
+    table = pd.read_csv(out / "claims.csv")
+    rollouts = table[table.key.isin(list(spec.rollouts))]
+    assert set(rollouts.claim_verdict) == {"not yet measured"}
+    # the forecast claim is measured on both windows of the one trace, with hours scored
+    forecast = table[(table.key == "forecast") & (table.label == "1 - MAPE")].iloc[0]
+    assert forecast.n == 2 and 0 < forecast["mean"] <= 1
+    runs = pd.read_parquet(out / "autoscaling" / "runs.parquet")
+    assert (runs[runs.policy == "predictive"].forecast_hours > 0).all()
+    faults = pd.read_parquet(out / "faults.parquet")
+    assert sorted(set(faults.policy)) == ["predictive", "target-tracking"]
+    assert (faults.cost_spot_usd > 0).all()  # the Spot provider ran tasks
+
+
+def test_demo_fetches_nasa_first() -> None:
+    # test_cli_errors.py's offline demo expects the first trace fetched to be NASA's
+    assert claims.load_claims_spec(claims.DEMO_SPEC).run.traces[0] == "nasa"
