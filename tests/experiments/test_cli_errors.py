@@ -338,7 +338,7 @@ def test_policies_explain_every_none() -> None:
                 assert explained, (name, key)
                 meaning = explained[0].split(":", 1)[1]
                 assert "None" in meaning and "see the policy's docstring" not in meaning
-    target = next(x for x in lines if "target=None: " in x)
+    target = next(x for x in lines if x.strip().startswith("target=None: "))
     assert "None means 50 (%) for a utilisation metric" in target
     assert "needs an explicit target" in target  # the whole sentence, not cut at ';'
     assert "``" not in proc.stdout and ":data:" not in proc.stdout

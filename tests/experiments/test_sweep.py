@@ -274,7 +274,7 @@ def test_rollout_section_when_summary_has_releases(tmp_path: Path) -> None:
 
 
 def test_autoscaling_specs_hold_the_experiments_windows_and_settings() -> None:
-    """The tuning spec loads whole (every point validated); the evaluation spec (774 points,
+    """The tuning spec loads whole (every point validated); the evaluation spec (1,026 points,
     slow to validate) holds the same settings plus the oracle and the evaluation windows."""
     import tomllib
 
