@@ -4,8 +4,8 @@ A :class:`Plan` is the ordered list of :class:`Stage` a release goes through; th
 (or a real pipeline) executes each stage with its strategy and analysis and stops at the
 first stage that rolls back. Nothing here reads the clock, SimPy or global randomness.
 
-* **Stage**: a name; a rollout *strategy* by registry name plus its parameters (validated
-  against :func:`_strategy_names`); an *analysis* method by registry name plus its
+* **Stage**: a name; a rollout *strategy* by registry name plus its parameters (both
+  validated against the strategy registry, policies/rollout/registry.py ``STRATEGIES``); an *analysis* method by registry name plus its
   parameters, or None (the strategy's own safety net only, e.g. the ECS circuit breaker);
   a *gate* before the stage starts, ``auto`` (starts when the previous stage has passed) or
   ``approval`` (waits for a human, :mod:`policies.rollout.approval`); the *traffic* it
@@ -22,8 +22,10 @@ first stage that rolls back. Nothing here reads the clock, SimPy or global rando
 
 Strategy names are those of the rollout strategies (``all-at-once``, ``rolling``,
 ``blue-green``, ``canary``, ``linear`` and the CodeDeploy ECS presets by their AWS names,
-https://docs.aws.amazon.com/codedeploy/latest/userguide/deployment-configurations.html);
-strategy *parameters* are passed through unchecked here and are validated by the strategy.
+https://docs.aws.amazon.com/codedeploy/latest/userguide/deployment-configurations.html), as
+the strategy registry lists them; a stage's strategy and analysis parameters are validated by
+building them from their registries, so a bad one is refused naming ``strategy_params`` or
+``analysis_params`` and the valid parameters.
 """
 
 from __future__ import annotations
@@ -58,23 +60,10 @@ __all__ = [
 #: a small load generator or smoke-test loop).
 DEFAULT_SYNTHETIC_RPS = 10.0
 
-#: The CodeDeploy predefined deployment configurations for Amazon ECS, by their AWS names.
-CODEDEPLOY_ECS_PRESETS: tuple[str, ...] = (
-    "CodeDeployDefault.ECSAllAtOnce",
-    "CodeDeployDefault.ECSLinear10PercentEvery1Minutes",
-    "CodeDeployDefault.ECSLinear10PercentEvery3Minutes",
-    "CodeDeployDefault.ECSCanary10Percent5Minutes",
-    "CodeDeployDefault.ECSCanary10Percent15Minutes",
-)
-
-
 def _strategy_names() -> list[str]:
-    """The rollout strategies a stage may name.
-
-    MERGE NOTE: a constant list until the rollout-strategy registry lands; switch this one
-    function to that registry's names.
-    """
-    return ["all-at-once", "rolling", "blue-green", "canary", "linear", *CODEDEPLOY_ECS_PRESETS]
+    """The rollout strategies a stage may name: the strategy registry's names
+    (policies/rollout/registry.py ``STRATEGIES``, the CodeDeploy ECS presets included)."""
+    return analysis_registry.STRATEGIES.names()
 
 
 class OrchestrationError(ValueError):
@@ -120,9 +109,12 @@ class Stage:
             raise OrchestrationError(
                 "strategy", f"unknown strategy {self.strategy!r}; allowed: {', '.join(strategies)}"
             )
-        object.__setattr__(
-            self, "strategy_params", _check_params("strategy_params", self.strategy_params)
-        )
+        strategy_params = _check_params("strategy_params", self.strategy_params)
+        object.__setattr__(self, "strategy_params", strategy_params)
+        try:
+            analysis_registry.STRATEGIES.make(self.strategy, **strategy_params)
+        except analysis_registry.StrategyError as exc:
+            raise OrchestrationError("strategy_params", str(exc)) from None
         analysis_params = _check_params("analysis_params", self.analysis_params)
         object.__setattr__(self, "analysis_params", analysis_params)
         if self.analysis is None:
