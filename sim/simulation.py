@@ -59,6 +59,7 @@ STREAMS = (
     "policy",
     "cloudwatch",
     "releases",
+    "approvals",  # human approval delays and reviewer catches, staging coverage draws
 )
 
 #: Cap on utilisation for the stationary latency formulas (sim/queueing.py, MMkTable).

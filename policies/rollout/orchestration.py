@@ -60,6 +60,7 @@ __all__ = [
 #: a small load generator or smoke-test loop).
 DEFAULT_SYNTHETIC_RPS = 10.0
 
+
 def _strategy_names() -> list[str]:
     """The rollout strategies a stage may name: the strategy registry's names
     (policies/rollout/registry.py ``STRATEGIES``, the CodeDeploy ECS presets included)."""
@@ -231,6 +232,12 @@ def stage_from_spec(spec: Mapping[str, Any], default_name: str = "production") -
 #: traffic (a parameter: no public figure; Argo Rollouts' post-promotion analysis and
 #: CodeDeploy's bake both leave it to the user).
 TEMPLATE_BAKE_S = 600.0
+#: The production ``threshold`` analysis of the templates and the high tier: its first check
+#: waits ``initial_delay`` 300 s, the first whole CloudWatch period after the traffic starts
+#: plus its publication delay (up to 60 s to the next period, 60 s of period, 180 s of
+#: delay); with Flagger's default no-data rule (a failed check) and no delay, every release
+#: would be rolled back before its first datapoint is published.
+THRESHOLD_PARAMS: dict[str, Any] = {"initial_delay": 300.0}
 
 
 def _templates() -> dict[str, tuple[str, tuple[Stage, ...]]]:
@@ -255,7 +262,13 @@ def _templates() -> dict[str, tuple[str, tuple[Stage, ...]]]:
                     traffic="synthetic",
                     bake=TEMPLATE_BAKE_S,
                 ),
-                Stage("canary", "canary", analysis="threshold", bake=TEMPLATE_BAKE_S),
+                Stage(
+                    "canary",
+                    "canary",
+                    analysis="threshold",
+                    analysis_params=THRESHOLD_PARAMS,
+                    bake=TEMPLATE_BAKE_S,
+                ),
             ),
         ),
     }
@@ -285,7 +298,7 @@ def template(name: str) -> Plan:
 _TIER_DEFAULTS: dict[str, dict[str, Any]] = {
     "low": {"strategy": "rolling"},
     "medium": {"strategy": "blue-green", "analysis": "alarm"},
-    "high": {"strategy": "canary", "analysis": "threshold"},
+    "high": {"strategy": "canary", "analysis": "threshold", "analysis_params": THRESHOLD_PARAMS},
 }
 
 
@@ -437,7 +450,16 @@ def check_sections(risk: RiskConfig, pipeline: PipelineConfig) -> None:
 
     scorer_from_risk(risk)
     orchestrator_from_risk(risk)
-    plan_from_pipeline(pipeline)
+    plan = plan_from_pipeline(pipeline)
+    if plan is not None:
+        for i, stage in enumerate(plan.stages[:-1]):
+            if stage.traffic != "synthetic":
+                raise OrchestrationError(
+                    f"pipeline.stages[{i}].traffic",
+                    "the simulator runs staging (synthetic) stages, then one production stage "
+                    "(the last); for canary then full use one stage whose strategy ends at full "
+                    "traffic (canary, linear) with a bake",
+                )
     if risk.orchestrate and pipeline.declared:
         raise OrchestrationError(
             "risk.orchestrate",
