@@ -203,7 +203,11 @@ def test_thresholds_and_tier_stages_are_parameters() -> None:
         ({"medium_threshold": 1.2}, "medium_threshold", "must be in [0, 1]"),
         ({"approval_threshold": -0.1}, "approval_threshold", "must be in [0, 1]"),
         ({"medium_threshold": 0.95}, "medium_threshold", "above high_threshold"),
-        ({"high": {"strategy": "canry"}}, "high.strategy", "allowed: CodeDeployDefault.ECSAllAtOnce"),
+        (
+            {"high": {"strategy": "canry"}},
+            "high.strategy",
+            "allowed: CodeDeployDefault.ECSAllAtOnce",
+        ),
         ({"low": {"strategy": "rolling", "gate": "human"}}, "low.gate", "allowed: auto"),
         (
             {"medium": {"strategy": "rolling", "traffic": "synthetic"}},
