@@ -11,7 +11,6 @@ from backends.sim import run_scenario
 from sim.releases import HOUR_S
 from sim.scenario import ScenarioError, scenario_from_dict
 
-
 T0 = 600.0  # the release arrives 10 min into the run
 
 
