@@ -417,13 +417,14 @@ def write_figures(measures: dict[str, Any], out: Path) -> None:
 
     t = measures["table"]
     fig, ax = plt.subplots(figsize=(8, 6))
-    for _, r in t.iterrows():
+    markers = "osD^v<>phX*P8H"
+    for i, (_, r) in enumerate(t.iterrows()):
         ax.errorbar(
             r.false_rollback_rate * 100,
             r.prevention_rate * 100,
             xerr=np.nan_to_num(r.false_rollback_rate_ci95 * 100),
             yerr=np.nan_to_num(r.prevention_rate_ci95 * 100),
-            fmt="o",
+            fmt=markers[i % len(markers)],
             capsize=3,
             label=r.config,
         )

@@ -15,13 +15,13 @@ def test_tiny_experiment_writes_its_files_with_intervals_over_seeds(tmp_path) ->
     configs = ["all-at-once", "pipeline manual-approval"]
     m = run_experiment(
         out,
-        releases=6,
+        releases=24,
         seeds=2,
         workers=1,
         configs=configs,
-        risk_days=10,
+        risk_days=5,
         progress=False,
-        days=1,
+        days=0.5,
     )
     for name in (
         "report.md",
