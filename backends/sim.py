@@ -172,8 +172,10 @@ def run_simulation(sim: Simulation, policy: Any = None, plan: Any = None) -> Run
     ``[autoscaler]``, made by the policy registry): one controller loop drives the policy
     through a :class:`SimBackend`, and every round is a row of the decisions table. A
     scenario with releases also runs the rollout driver (backends/sim_rollout.py), which
-    adds the ``releases`` table and the release summary keys; ``plan(release) ->
-    RolloutPlan`` overrides the scenario's ``[rollout]``/``[analysis]`` per release."""
+    adds the ``releases`` table and the release summary keys; each release's plan comes
+    from ``[risk]`` (orchestrate), ``[pipeline]`` or ``[rollout]``/``[analysis]``
+    (backends/sim_pipeline.py), unless ``plan(release) -> RolloutPlan`` overrides it (one
+    production stage, no gate)."""
     from backends.base import Controller
     from backends.base import run as run_controller
     from policies import registry
@@ -184,9 +186,9 @@ def run_simulation(sim: Simulation, policy: Any = None, plan: Any = None) -> Run
     run_controller(Controller(policy, backend, record=sim.record_decision))
     driver = None
     if sim.releases:  # the scenario's [releases], deployed by its [rollout] and [analysis]
-        from backends.sim_rollout import RolloutDriver, scenario_plan
+        from backends.sim_rollout import RolloutDriver
 
-        driver = RolloutDriver(sim, plan if plan is not None else scenario_plan(sim))
+        driver = RolloutDriver(sim, plan)  # plan None: [risk], [pipeline] or [rollout]
         driver.start()
     sim.env.run(until=sim.scenario.run.duration)
     result = sim.finish()

@@ -36,13 +36,22 @@ Times on each release (seconds from the run start; NaN when it did not happen):
 * ``failed_requests``: requests its target group failed (target 5xx plus ELB 5xx: timeouts
   and no healthy target), over the whole run.
 
-Times measured at rounds are exact to the round's interval. Risk scores, approvals and
-multi-stage pipelines are not wired yet: ``risk_score`` is NaN, ``approvals`` and
-``human_wait_s`` are 0.
+Times measured at rounds are exact to the round's interval.
+
+Plans (backends/sim_pipeline.py): each release's plan is chosen when it arrives (by its risk
+tier with ``[risk] orchestrate = true``, else ``[pipeline]``, else ``[rollout]`` /
+``[analysis]``); its approval gates and staging stages run from its arrival, in parallel with
+other deployments, and it enters the production queue once they pass. ``start_s`` is then
+the start of its first stage (staging, or production). The production stage's ``bake``
+holds the new revision at full traffic for that long, the analysis still watching, before
+the old revision is released; a ``fail`` then rolls back (the release reached full, so it
+does not count as stopped before full). A release stopped by a reviewer has outcome
+``rejected``; one stopped in staging ``rolled_back`` (never served, so no recovery time).
 """
 
 from __future__ import annotations
 
+import dataclasses
 import math
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -51,6 +60,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from backends.sim_pipeline import ScenarioPipeline
 from policies.contract import RolloutObservation, RolloutStep
 from sim.releases import Release, releases_frame
 from sim.simulation import RunResult, Simulation
@@ -81,9 +91,16 @@ RELEASE_COLUMNS: tuple[str, ...] = (
     "time_to_detect_s",
     "time_to_recover_s",
     "failed_requests",
+    "risk_percentile",
+    "risk_model",
+    "tier",
+    "plan",
+    "approvals",
+    "human_wait_s",
+    "stage_outcomes",
 )
-#: Outcomes of a release.
-OUTCOMES: tuple[str, ...] = ("complete", "rolled_back", "in_progress", "queued")
+#: Outcomes of a release (``rejected``: a reviewer or the approval timeout stopped it).
+OUTCOMES: tuple[str, ...] = ("complete", "rolled_back", "rejected", "in_progress", "queued")
 #: Summary keys a run with releases adds (README "Releases and rollouts").
 SUMMARY_KEYS: tuple[str, ...] = (
     "releases_total",
@@ -109,6 +126,7 @@ class RolloutPlan:
     strategy: Any
     analysis_name: str | None = None
     analysis: Any = None
+    bake: float = 0.0
 
 
 @dataclass
@@ -116,7 +134,13 @@ class Deployment:
     """One release's deployment record (mutable while it runs)."""
 
     release: Release
-    plan: RolloutPlan
+    plan: RolloutPlan | None = None
+    pipeline: Any = None  # the orchestration Plan (policies/rollout/orchestration.py)
+    info: dict[str, Any] = field(default_factory=dict)  # risk score, tier, plan name
+    approvals: int = 0
+    human_wait_s: float = 0.0
+    stages: list[str] = field(default_factory=list)
+    bake_until: float = math.nan
     revision: int = 0
     old_revision: int = 0
     outcome: str = "queued"
@@ -150,25 +174,58 @@ def scenario_plan(sim: Simulation) -> Callable[[Release], RolloutPlan]:
 class RolloutDriver:
     """Deploys ``sim.releases`` one at a time, each by ``plan(release)``."""
 
-    def __init__(self, sim: Simulation, plan: Callable[[Release], RolloutPlan]) -> None:
+    def __init__(
+        self, sim: Simulation, plan: Callable[[Release], RolloutPlan] | None = None
+    ) -> None:
         self.sim = sim
-        self.plan = plan
-        self.deployments = [Deployment(r, plan(r)) for r in sim.releases]
+        self.pipeline = ScenarioPipeline(sim, override=plan)
+        self.deployments = [Deployment(r) for r in sim.releases]
         self.active: Deployment | None = None
         self._serving_bad: list[Deployment] = []  # promoted bad releases still serving
+        self._ready: list[Deployment] = []  # passed their pre-production stages, FIFO
+        self._wake: Any = None
 
     def start(self) -> None:
-        """Start the driver's SimPy process and listen to desired-count changes."""
+        """Start the driver's SimPy processes and listen to desired-count changes."""
         self.sim.desired_listeners.append(self._on_desired)
+        self.sim.env.process(self._arrivals())
         self.sim.env.process(self._run())
 
-    # -- the process ----------------------------------------------------------------------
-    def _run(self):
+    # -- the processes --------------------------------------------------------------------
+    def _arrivals(self):
+        """Each release at its arrival: scored, planned, then its pre-production stages."""
         env = self.sim.env
         for dep in self.deployments:
             if env.now < dep.release.at_s:
                 yield env.timeout(dep.release.at_s - env.now)
+            dep.pipeline, dep.info = self.pipeline.choose(dep.release)
+            dep.plan = self.pipeline.rollout_plan(dep.pipeline, dep.release)
+            if self.pipeline.override is None and (
+                len(dep.pipeline.stages) > 1 or dep.pipeline.approvals
+            ):
+                env.process(self._prepare(dep))
+            else:
+                self._enqueue(dep)
+
+    def _prepare(self, dep: Deployment):
+        yield from self.pipeline.pre_production(dep)
+        if dep.outcome == "queued":
+            self._enqueue(dep)
+
+    def _enqueue(self, dep: Deployment) -> None:
+        self._ready.append(dep)
+        if self._wake is not None and not self._wake.triggered:
+            self._wake.succeed()
+
+    def _run(self):
+        env = self.sim.env
+        while True:
+            if not self._ready:
+                self._wake = env.event()
+                yield self._wake
+            dep = self._ready.pop(0)
             self._begin(dep)
+            assert dep.plan is not None
             interval = float(dep.plan.strategy.interval_s)
             while self.active is dep:
                 yield env.timeout(interval)
@@ -180,13 +237,14 @@ class RolloutDriver:
         now = sim.env.now
         dep.revision = max(sim.service.groups) + 1
         dep.old_revision = sim.scheduler.revision
-        dep.start_s = now
+        if math.isnan(dep.start_s):
+            dep.start_s = now
         dep.stage_since = now
         dep.outcome = "in_progress"
         sim.deploy_release(
             dep.revision,
             dep.release,
-            f"release {dep.release.id} by {dep.plan.strategy_name}",
+            f"release {dep.release.id} by {dep.plan.strategy_name}",  # type: ignore[union-attr]
         )
         self.active = dep
         self._round()
@@ -224,10 +282,66 @@ class RolloutDriver:
 
     def _round(self) -> None:
         dep = self.active
-        assert dep is not None
+        assert dep is not None and dep.plan is not None
         self._analyse(dep)
+        if not math.isnan(dep.bake_until):
+            self._bake(dep)
+            return
         step = dep.plan.strategy.decide(self.observation(dep))
+        if step.status == "complete" and dep.plan.bake > 0:
+            self._start_bake(dep, step)
+            return
         self._apply(dep, step)
+
+    def _start_bake(self, dep: Deployment, step: RolloutStep) -> None:
+        """The strategy finished: hold the new revision at full traffic for the stage's
+        bake, the old one still running (traffic-shifting) for a fast rollback."""
+        now = self.sim.env.now
+        assert dep.plan is not None
+        dep.bake_until = now + dep.plan.bake
+        if step.weights is not None:
+            self._set_weights(
+                RolloutStep(
+                    status="in_progress",
+                    reason=f"bake {dep.plan.bake:g} s at full traffic",
+                    stage=step.stage,
+                    tasks=dict(step.tasks),
+                    weights={dep.revision: 100.0, dep.old_revision: 0.0},
+                ),
+                dep,
+            )
+        for rev, n in step.tasks.items():
+            if rev == dep.revision:
+                self.sim.service.scale_revision(rev, n, step.reason)
+        if math.isnan(dep.first_traffic_s):
+            dep.first_traffic_s = now
+        if math.isnan(dep.full_s):
+            dep.full_s = now
+        dep.last_step = step
+        self.sim.log("ROLLOUT", f"release {dep.release.id} baking: {step.reason}")
+
+    def _bake(self, dep: Deployment) -> None:
+        now = self.sim.env.now
+        assert dep.last_step is not None
+        desired = int(self.sim.scheduler.desired)  # the autoscaler keeps working
+        if dep.last_step.tasks.get(dep.revision) != desired:
+            self.sim.service.scale_revision(dep.revision, desired, "bake: the desired count")
+            tasks = {**dep.last_step.tasks, dep.revision: desired}
+            dep.last_step = dataclasses.replace(dep.last_step, tasks=tasks)
+        if dep.verdict == "fail":
+            reason = f"analysis failed during the bake: {dep.verdict_reason}"
+            step = RolloutStep(
+                status="rolled_back",
+                reason=reason,
+                stage=dep.last_step.stage,
+                tasks={dep.revision: 0},
+                weights=None
+                if dep.last_step.weights is None
+                else {dep.old_revision: 100.0, dep.revision: 0.0},
+            )
+            self._apply(dep, step)
+        elif now >= dep.bake_until - 1e-9:
+            self._apply(dep, dep.last_step)
 
     def _analyse(self, dep: Deployment) -> None:
         """Refresh the verdict from CloudWatch's view of both target groups; a fail sticks."""
@@ -282,8 +396,8 @@ class RolloutDriver:
         if step.status == "rolled_back":
             service.scale_revision(dep.revision, 0, step.reason)
             service.scale_revision(dep.old_revision, None, step.reason)
-            self._end(dep, "rolled_back", step.reason)
             dep.detected_s = now
+            self._end(dep, "rolled_back", step.reason)
             if dep.release.bad:
                 dep.recovered_s = now
             return
@@ -322,7 +436,11 @@ class RolloutDriver:
         dep.outcome = outcome
         dep.reason = reason
         dep.end_s = self.sim.env.now
+        dep.stages.append(
+            f"{dep.pipeline.stages[-1].name if dep.pipeline else 'production'}:{outcome}"
+        )
         self.active = None
+        self.pipeline.outcome(dep.release, outcome, dep.end_s)
 
     # -- results ----------------------------------------------------------------------------
     def releases_table(self) -> pd.DataFrame:
@@ -336,12 +454,13 @@ class RolloutDriver:
             if group is not None:
                 failed = float(group.fluid.failed.sum() + group.target_5xx.sum())
             at = dep.release.at_s
+            info = dep.info
             rows.append(
                 {
-                    "risk_score": math.nan,
+                    "risk_score": info.get("risk_score", math.nan),
                     "revision": dep.revision,
-                    "strategy": dep.plan.strategy_name,
-                    "analysis": dep.plan.analysis_name or "",
+                    "strategy": dep.plan.strategy_name if dep.plan else "",
+                    "analysis": (dep.plan.analysis_name or "") if dep.plan else "",
                     "outcome": dep.outcome,
                     "reason": dep.reason,
                     "start_s": dep.start_s,
@@ -354,10 +473,29 @@ class RolloutDriver:
                     "time_to_detect_s": dep.detected_s - dep.start_s,
                     "time_to_recover_s": dep.recovered_s - dep.start_s,
                     "failed_requests": failed,
+                    "risk_percentile": info.get("risk_percentile", math.nan),
+                    "risk_model": info.get("risk_model", ""),
+                    "tier": info.get("tier", ""),
+                    "plan": info.get("plan", ""),
+                    "approvals": dep.approvals,
+                    "human_wait_s": dep.human_wait_s,
+                    "stage_outcomes": ";".join(dep.stages),
                 }
             )
         extra = pd.DataFrame(rows, columns=list(RELEASE_COLUMNS))
-        extra = extra.astype({"revision": "int64", "strategy": str, "analysis": str})
+        extra = extra.astype(
+            {
+                "revision": "int64",
+                "strategy": str,
+                "analysis": str,
+                "risk_model": str,
+                "tier": str,
+                "plan": str,
+                "approvals": "int64",
+                "human_wait_s": float,
+                "stage_outcomes": str,
+            }
+        )
         return pd.concat([frame, extra], axis=1)
 
     def finish(self, result: RunResult) -> RunResult:
@@ -376,7 +514,7 @@ def _p50(values: pd.Series) -> float:
 def release_summary(table: pd.DataFrame) -> dict[str, Any]:
     """The summary keys (:data:`SUMMARY_KEYS`) from a ``releases`` table."""
     bad = table["bad"].astype(bool)
-    rolled = table["outcome"] == "rolled_back"
+    rolled = table["outcome"].isin(["rolled_back", "rejected"])
     stopped = int((bad & rolled & table["full_s"].isna()).sum())
     n_bad = int(bad.sum())
     return {
@@ -389,6 +527,6 @@ def release_summary(table: pd.DataFrame) -> dict[str, Any]:
         "time_to_detect_p50_s": _p50(table.loc[bad, "time_to_detect_s"]),
         "time_to_recover_p50_s": _p50(table.loc[bad, "time_to_recover_s"]),
         "blast_radius_failed_requests": float(table.loc[bad, "failed_requests"].sum()),
-        "approvals": 0,
-        "human_wait_s": 0.0,
+        "approvals": int(table["approvals"].sum()),
+        "human_wait_s": float(table["human_wait_s"].sum()),
     }

@@ -259,6 +259,23 @@ def cmd_experiment_autoscaling(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_experiment_rollouts(args: argparse.Namespace) -> int:
+    from experiments.outputs import check_out_dir
+    from experiments.rollouts import run_experiment
+
+    check_out_dir(args.out)
+    measures = run_experiment(
+        Path(args.out),
+        releases=args.releases,
+        seeds=args.seeds,
+        workers=args.workers,
+        risk_days=args.risk_days,
+        progress=not args.quiet,
+    )
+    print(f"wrote {args.out}/report.md: {measures['claims']}")
+    return 0
+
+
 def cmd_advise(args: argparse.Namespace) -> int:
     from experiments.advise import run_advise_command
 
@@ -350,6 +367,22 @@ def build_parser() -> argparse.ArgumentParser:
     ea.add_argument("--mirror", metavar="DIR_OR_URL", help=_MIRROR_HELP)
     ea.add_argument("-q", "--quiet", action="store_true", help="no progress bars")
     ea.set_defaults(func=cmd_experiment_autoscaling)
+
+    # fargate-lab experiment rollouts (issue 10); the logic is experiments/rollouts.py.
+    er = esub.add_parser(
+        "rollouts", help="strategies, analyses, risk orchestration and pipelines over seeds"
+    )
+    er.add_argument(
+        "--releases", type=int, default=30, help="releases per run (30), each run 5 simulated days"
+    )
+    er.add_argument("--seeds", type=int, default=4, help="independent runs per configuration (4)")
+    er.add_argument("--out", default="results/rollouts", help="output folder")
+    er.add_argument("--workers", type=int, help="processes (default: up to 2)")
+    er.add_argument(
+        "--risk-days", type=float, default=365, help="days of releases per seed for the risk models"
+    )
+    er.add_argument("-q", "--quiet", action="store_true", help="no progress bar")
+    er.set_defaults(func=cmd_experiment_rollouts)
 
     d = sub.add_parser("demo", help="the claims table on a reduced grid, run by `make demo`")
     d.add_argument("--out", default="demo-output", help="folder for claims.md and the runs")

@@ -6,7 +6,8 @@ registry.
 
 The scenario seed spawns one independent generator per random source (DESIGN.md convention
 5): traffic shape, arrivals, start latency, crashes, AZ outages, Spot interruptions, policy,
-CloudWatch's alarm evaluation phase (backends/sim.py), releases (sim/releases.py). A stream
+CloudWatch's alarm evaluation phase (backends/sim.py), releases (sim/releases.py), human
+approvals and staging draws (backends/sim_pipeline.py, sim/staging.py). A stream
 added at the end leaves the others unchanged (``SeedSequence.spawn`` children are numbered),
 so a scenario without releases gives the same result as before the releases stream existed.
 
@@ -59,6 +60,7 @@ STREAMS = (
     "policy",
     "cloudwatch",
     "releases",
+    "approvals",  # human approval delays and reviewer catches, staging coverage draws
 )
 
 #: Cap on utilisation for the stationary latency formulas (sim/queueing.py, MMkTable).

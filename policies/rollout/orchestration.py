@@ -4,8 +4,8 @@ A :class:`Plan` is the ordered list of :class:`Stage` a release goes through; th
 (or a real pipeline) executes each stage with its strategy and analysis and stops at the
 first stage that rolls back. Nothing here reads the clock, SimPy or global randomness.
 
-* **Stage**: a name; a rollout *strategy* by registry name plus its parameters (validated
-  against :func:`_strategy_names`); an *analysis* method by registry name plus its
+* **Stage**: a name; a rollout *strategy* by registry name plus its parameters (both
+  validated against the strategy registry, policies/rollout/registry.py ``STRATEGIES``); an *analysis* method by registry name plus its
   parameters, or None (the strategy's own safety net only, e.g. the ECS circuit breaker);
   a *gate* before the stage starts, ``auto`` (starts when the previous stage has passed) or
   ``approval`` (waits for a human, :mod:`policies.rollout.approval`); the *traffic* it
@@ -22,8 +22,10 @@ first stage that rolls back. Nothing here reads the clock, SimPy or global rando
 
 Strategy names are those of the rollout strategies (``all-at-once``, ``rolling``,
 ``blue-green``, ``canary``, ``linear`` and the CodeDeploy ECS presets by their AWS names,
-https://docs.aws.amazon.com/codedeploy/latest/userguide/deployment-configurations.html);
-strategy *parameters* are passed through unchecked here and are validated by the strategy.
+https://docs.aws.amazon.com/codedeploy/latest/userguide/deployment-configurations.html), as
+the strategy registry lists them; a stage's strategy and analysis parameters are validated by
+building them from their registries, so a bad one is refused naming ``strategy_params`` or
+``analysis_params`` and the valid parameters.
 """
 
 from __future__ import annotations
@@ -58,23 +60,11 @@ __all__ = [
 #: a small load generator or smoke-test loop).
 DEFAULT_SYNTHETIC_RPS = 10.0
 
-#: The CodeDeploy predefined deployment configurations for Amazon ECS, by their AWS names.
-CODEDEPLOY_ECS_PRESETS: tuple[str, ...] = (
-    "CodeDeployDefault.ECSAllAtOnce",
-    "CodeDeployDefault.ECSLinear10PercentEvery1Minutes",
-    "CodeDeployDefault.ECSLinear10PercentEvery3Minutes",
-    "CodeDeployDefault.ECSCanary10Percent5Minutes",
-    "CodeDeployDefault.ECSCanary10Percent15Minutes",
-)
-
 
 def _strategy_names() -> list[str]:
-    """The rollout strategies a stage may name.
-
-    MERGE NOTE: a constant list until the rollout-strategy registry lands; switch this one
-    function to that registry's names.
-    """
-    return ["all-at-once", "rolling", "blue-green", "canary", "linear", *CODEDEPLOY_ECS_PRESETS]
+    """The rollout strategies a stage may name: the strategy registry's names
+    (policies/rollout/registry.py ``STRATEGIES``, the CodeDeploy ECS presets included)."""
+    return analysis_registry.STRATEGIES.names()
 
 
 class OrchestrationError(ValueError):
@@ -120,9 +110,12 @@ class Stage:
             raise OrchestrationError(
                 "strategy", f"unknown strategy {self.strategy!r}; allowed: {', '.join(strategies)}"
             )
-        object.__setattr__(
-            self, "strategy_params", _check_params("strategy_params", self.strategy_params)
-        )
+        strategy_params = _check_params("strategy_params", self.strategy_params)
+        object.__setattr__(self, "strategy_params", strategy_params)
+        try:
+            analysis_registry.STRATEGIES.make(self.strategy, **strategy_params)
+        except analysis_registry.StrategyError as exc:
+            raise OrchestrationError("strategy_params", str(exc)) from None
         analysis_params = _check_params("analysis_params", self.analysis_params)
         object.__setattr__(self, "analysis_params", analysis_params)
         if self.analysis is None:
@@ -239,6 +232,12 @@ def stage_from_spec(spec: Mapping[str, Any], default_name: str = "production") -
 #: traffic (a parameter: no public figure; Argo Rollouts' post-promotion analysis and
 #: CodeDeploy's bake both leave it to the user).
 TEMPLATE_BAKE_S = 600.0
+#: The production ``threshold`` analysis of the templates and the high tier: its first check
+#: waits ``initial_delay`` 300 s, the first whole CloudWatch period after the traffic starts
+#: plus its publication delay (up to 60 s to the next period, 60 s of period, 180 s of
+#: delay); with Flagger's default no-data rule (a failed check) and no delay, every release
+#: would be rolled back before its first datapoint is published.
+THRESHOLD_PARAMS: dict[str, Any] = {"initial_delay": 300.0}
 
 
 def _templates() -> dict[str, tuple[str, tuple[Stage, ...]]]:
@@ -263,7 +262,13 @@ def _templates() -> dict[str, tuple[str, tuple[Stage, ...]]]:
                     traffic="synthetic",
                     bake=TEMPLATE_BAKE_S,
                 ),
-                Stage("canary", "canary", analysis="threshold", bake=TEMPLATE_BAKE_S),
+                Stage(
+                    "canary",
+                    "canary",
+                    analysis="threshold",
+                    analysis_params=THRESHOLD_PARAMS,
+                    bake=TEMPLATE_BAKE_S,
+                ),
             ),
         ),
     }
@@ -293,7 +298,7 @@ def template(name: str) -> Plan:
 _TIER_DEFAULTS: dict[str, dict[str, Any]] = {
     "low": {"strategy": "rolling"},
     "medium": {"strategy": "blue-green", "analysis": "alarm"},
-    "high": {"strategy": "canary", "analysis": "threshold"},
+    "high": {"strategy": "canary", "analysis": "threshold", "analysis_params": THRESHOLD_PARAMS},
 }
 
 
@@ -445,7 +450,16 @@ def check_sections(risk: RiskConfig, pipeline: PipelineConfig) -> None:
 
     scorer_from_risk(risk)
     orchestrator_from_risk(risk)
-    plan_from_pipeline(pipeline)
+    plan = plan_from_pipeline(pipeline)
+    if plan is not None:
+        for i, stage in enumerate(plan.stages[:-1]):
+            if stage.traffic != "synthetic":
+                raise OrchestrationError(
+                    f"pipeline.stages[{i}].traffic",
+                    "the simulator runs staging (synthetic) stages, then one production stage "
+                    "(the last); for canary then full use one stage whose strategy ends at full "
+                    "traffic (canary, linear) with a bake",
+                )
     if risk.orchestrate and pipeline.declared:
         raise OrchestrationError(
             "risk.orchestrate",

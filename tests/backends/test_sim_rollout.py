@@ -265,11 +265,13 @@ def test_autoscaling_during_a_rollout_applies_to_both_revisions() -> None:
 
 
 # -- reproducibility --------------------------------------------------------------------------
-def test_releases_stream_is_last_so_other_streams_keep_their_seeds() -> None:
-    assert STREAMS[-1] == "releases"
-    old = np.random.SeedSequence(11).spawn(len(STREAMS) - 1)
+@pytest.mark.parametrize("added", ["releases", "approvals"])
+def test_new_streams_are_appended_so_earlier_streams_keep_their_seeds(added: str) -> None:
+    assert STREAMS[-2:] == ("releases", "approvals")
+    n = STREAMS.index(added)
+    old = np.random.SeedSequence(11).spawn(n)
     streams = random_streams(11)
-    for name, seed in zip(STREAMS[:-1], old, strict=True):
+    for name, seed in zip(STREAMS[:n], old, strict=True):
         assert streams[name].random(3).tolist() == np.random.default_rng(seed).random(3).tolist()
 
 

@@ -29,7 +29,7 @@ from policies.rollout.orchestration import (
 @pytest.mark.parametrize(
     ("kwargs", "key", "allowed"),
     [
-        ({"strategy": "canry"}, "strategy", "all-at-once, rolling, blue-green, canary, linear"),
+        ({"strategy": "canry"}, "strategy", "allowed: CodeDeployDefault.ECSAllAtOnce, "),
         ({"analysis": "kayent"}, "analysis", "alarm, anomaly, kayenta, threshold"),
         ({"gate": "human"}, "gate", "auto, approval"),
         ({"traffic": "staging"}, "traffic", "production, synthetic"),
@@ -112,11 +112,31 @@ def test_templates_by_name() -> None:
     assert info.value.key == "template"
 
 
-def test_strategy_names_hold_the_registry_names_and_codedeploy_presets() -> None:
+def test_strategy_names_are_the_strategy_registry() -> None:
+    from policies.rollout.registry import STRATEGIES
+
     names = _strategy_names()
-    assert names[:5] == ["all-at-once", "rolling", "blue-green", "canary", "linear"]
+    assert names == STRATEGIES.names()
+    assert {"all-at-once", "rolling", "blue-green", "canary", "linear"} <= set(names)
     assert "CodeDeployDefault.ECSCanary10Percent5Minutes" in names
     assert len(set(names)) == len(names)
+
+
+@pytest.mark.parametrize(
+    ("strategy", "params", "needle"),
+    [
+        ("canary", {"precent": 10}, "valid parameters: "),
+        ("canary", {"percent": 150}, "percent"),
+        ("CodeDeployDefault.ECSCanary10Percent5Minutes", {"percent": 20}, "fixes 'percent'"),
+    ],
+)
+def test_stage_strategy_params_are_checked_by_the_registry(
+    strategy: str, params: dict, needle: str
+) -> None:
+    with pytest.raises(OrchestrationError, match=needle) as info:
+        Stage("production", strategy, strategy_params=params)
+    assert info.value.key == "strategy_params"
+    Stage("production", "canary", strategy_params={"percent": 20})  # a valid one passes
 
 
 @pytest.mark.parametrize(
@@ -183,7 +203,11 @@ def test_thresholds_and_tier_stages_are_parameters() -> None:
         ({"medium_threshold": 1.2}, "medium_threshold", "must be in [0, 1]"),
         ({"approval_threshold": -0.1}, "approval_threshold", "must be in [0, 1]"),
         ({"medium_threshold": 0.95}, "medium_threshold", "above high_threshold"),
-        ({"high": {"strategy": "canry"}}, "high.strategy", "allowed: all-at-once"),
+        (
+            {"high": {"strategy": "canry"}},
+            "high.strategy",
+            "allowed: CodeDeployDefault.ECSAllAtOnce",
+        ),
         ({"low": {"strategy": "rolling", "gate": "human"}}, "low.gate", "allowed: auto"),
         (
             {"medium": {"strategy": "rolling", "traffic": "synthetic"}},

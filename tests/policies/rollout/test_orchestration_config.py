@@ -54,7 +54,7 @@ bake = "10m"
 [[pipeline.stages]]
 name = "prod"
 strategy = "linear"
-strategy_params = { step = 20 }
+strategy_params = { step_percent = 20 }
 gate = "approval"
 """,
         encoding="utf-8",
@@ -76,7 +76,7 @@ gate = "approval"
         ("prod", "production", "approval", 0.0),
     ]
     assert plan.stages[0].synthetic_rps == 25.0
-    assert plan.stages[1].strategy_params == {"step": 20}
+    assert plan.stages[1].strategy_params == {"step_percent": 20}
     assert scenario.pipeline.approval_median == 1800.0
     assert plan_from_pipeline(PipelineConfig(template="manual-approval")) == template(
         "manual-approval"
@@ -104,7 +104,7 @@ gate = "approval"
         ),
         (
             {"pipeline": {"stages": [{"strategy": "rolling"}, {"strategy": "blu-green"}]}},
-            "pipeline.stages[1].strategy: unknown strategy 'blu-green'; allowed: all-at-once",
+            "pipeline.stages[1].strategy: unknown strategy 'blu-green'; allowed: CodeDeployDefault.ECSAllAtOnce",
         ),
         (
             {"pipeline": {"stages": [{"strategy": "rolling", "analysis": "kayent"}]}},
