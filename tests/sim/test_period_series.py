@@ -1,6 +1,7 @@
-"""The ECS counts and the billed integral kept per period (sim/steps.py) and the prefix sums
-at period edges (sim/metrics.py) give the same bits as the whole-run per-tick arrays they
-replace, whatever the window size; a run's tables do not depend on it."""
+"""The ECS counts and the billed integral kept per period (sim/steps.py), the prefix sums
+at period edges (sim/metrics.py) and the traffic built in blocks (sim/traffic) give the same
+bits as the whole-run per-tick arrays they replace, whatever the window or block size; a
+run's tables do not depend on it."""
 
 from __future__ import annotations
 
@@ -11,10 +12,15 @@ import pytest
 
 import sim.metrics as metrics
 import sim.steps as steps
+import sim.traffic.rates as rates
+import sim.traffic.synthetic as synthetic
 from backends.sim import run_scenario
 from sim.metrics import edge_prefix_sums
 from sim.scenario import scenario_from_dict
+from sim.simulation import random_streams
 from sim.steps import PeriodIntegral, StepSeries
+from sim.traffic.rates import arrivals as draw_arrivals
+from sim.traffic.rates import build_rate
 
 
 class _TickIntegral:
@@ -161,3 +167,43 @@ def test_window_size_does_not_change_a_run(monkeypatch, extra) -> None:
     assert small.summary == whole.summary or str(small.summary) == str(whole.summary)
     for a, b in zip(_tables(small), _tables(whole), strict=True):
         assert a.equals(b)
+
+
+def _rate_and_arrivals(cfg: dict, days: float, tick: float = 1.0):
+    sc = scenario_from_dict({"run": {"seed": 3, "duration": f"{days}d", "tick": tick}, **cfg})
+    rng = random_streams(sc.run.seed)
+    rate = build_rate(sc.traffic, sc.run.duration, sc.run.tick, rng["traffic"])
+    return rate, draw_arrivals(rate, sc.run.tick, rng["arrivals"], sc.traffic.arrivals)
+
+
+@pytest.mark.parametrize(
+    "cfg",
+    [
+        {
+            "traffic": {
+                "synthetic": {
+                    "base_rps": 300,
+                    "noise_cv": 0.4,
+                    "trend_per_day": 0.01,
+                    "start_hour": 7.5,
+                    "start_weekday": 3,
+                    "flash_crowds": [{"at": "1d", "multiplier": 3, "rise": "10m", "decay": "1h"}],
+                }
+            }
+        },
+        {"traffic": {"synthetic": {"base_rps": 300}, "arrivals": "deterministic"}},
+    ],
+    ids=["poisson", "deterministic"],
+)
+def test_traffic_in_blocks_gives_the_same_bits_as_one_pass(monkeypatch, cfg) -> None:
+    """The synthetic shape and the Poisson draws in blocks (of 1,000 ticks here, not
+    dividing the run) against one block the length of the run."""
+    monkeypatch.setattr(synthetic, "BLOCK_TICKS", 10**9)
+    monkeypatch.setattr(rates, "ARRIVAL_BLOCK_TICKS", 10**9)
+    rate, arrivals = _rate_and_arrivals(cfg, 1.5)
+    monkeypatch.setattr(synthetic, "BLOCK_TICKS", 1_000)
+    monkeypatch.setattr(rates, "ARRIVAL_BLOCK_TICKS", 1_000)
+    rate_b, arrivals_b = _rate_and_arrivals(cfg, 1.5)
+    assert rate.std() > 0 and arrivals.sum() > 0
+    assert np.array_equal(rate.view(np.int64), rate_b.view(np.int64))
+    assert np.array_equal(arrivals.view(np.int64), arrivals_b.view(np.int64))
