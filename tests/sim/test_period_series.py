@@ -14,10 +14,10 @@ import sim.metrics as metrics
 import sim.steps as steps
 import sim.traffic.rates as rates
 import sim.traffic.synthetic as synthetic
-from backends.sim import run_scenario
+from backends.sim import run_scenario, run_simulation
 from sim.metrics import edge_prefix_sums
 from sim.scenario import scenario_from_dict
-from sim.simulation import random_streams
+from sim.simulation import Simulation, random_streams
 from sim.steps import PeriodIntegral, StepSeries
 from sim.traffic.rates import arrivals as draw_arrivals
 from sim.traffic.rates import build_rate
@@ -207,3 +207,19 @@ def test_traffic_in_blocks_gives_the_same_bits_as_one_pass(monkeypatch, cfg) -> 
     assert rate.std() > 0 and arrivals.sum() > 0
     assert np.array_equal(rate.view(np.int64), rate_b.view(np.int64))
     assert np.array_equal(arrivals.view(np.int64), arrivals_b.view(np.int64))
+
+
+def test_metrics_table_shares_the_store_columns() -> None:
+    """The metrics table is built on the store's columns, not a second copy of them."""
+    sim = Simulation(
+        scenario_from_dict(
+            {
+                "run": {"seed": 2, "duration": "30m", "tick": "1s"},
+                "traffic": {"synthetic": {"base_rps": 100}},
+            }
+        )
+    )
+    result = run_simulation(sim)
+    for name in ("CPUUtilization", "billed_tasks", "TargetResponseTime_p99"):
+        assert np.shares_memory(result.metrics[name].to_numpy(), sim.store.columns[name])
+    assert result.metrics["billed_tasks"].gt(0).all()
