@@ -107,6 +107,30 @@ LATENCY_COLUMNS: frozenset[str] = frozenset(
 )
 
 
+#: Ticks per block of :func:`edge_prefix_sums` (one day of 1 s ticks).
+PREFIX_BLOCK_TICKS = 86_400
+
+
+def edge_prefix_sums(x: np.ndarray, ticks_per_period: int) -> np.ndarray:
+    """The running sum of ``x`` at every period edge (0, tpp, 2 tpp, ..., len(x)): entry i is
+    the sum of the ticks before period i, as ``np.cumsum`` over the whole array gives it
+    (numpy accumulates in order, so a block that starts from the running sum so far
+    continues it bit for bit), computed in blocks of about ``PREFIX_BLOCK_TICKS`` ticks
+    so that no per-tick array the length of the run is made."""
+    n, tpp = len(x), ticks_per_period
+    n_periods = -(-n // tpp)
+    out = np.zeros(n_periods + 1)
+    block = max(1, PREFIX_BLOCK_TICKS // tpp) * tpp
+    carry = np.zeros(1)
+    for a in range(0, n, block):
+        b = min(n, a + block)
+        acc = np.add.accumulate(np.concatenate((carry, x[a:b])))  # acc[j]: sum of x[:a + j]
+        edges = np.arange(a // tpp + 1, -(-b // tpp) + 1)
+        out[edges] = acc[np.minimum(edges * tpp, n) - a]
+        carry = acc[-1:]
+    return out
+
+
 class MetricStore:
     """Preallocated per-period columns, filled as periods complete.
 
@@ -141,13 +165,13 @@ class MetricStore:
         self.columns = {
             name: np.full(n_periods, np.nan) for name in (*METRIC_NAMES, *EXTRA_COLUMNS)
         }
-        # Prefix sums of the inputs known up front: a period's sum is one subtraction. A
-        # target group's arrivals are written as the run goes (``static_inputs=False``,
-        # sim/service.py): its sums are taken from the ticks themselves.
+        # Prefix sums of the inputs known up front, at the period edges only: a period's sum
+        # is one subtraction. A target group's arrivals are written as the run goes
+        # (``static_inputs=False``, sim/service.py): its sums are taken from the ticks.
         self.static_inputs = static_inputs
         if static_inputs:
-            self._cum_arrivals = np.concatenate(([0.0], np.cumsum(ticks["arrivals"])))
-            self._cum_rate = np.concatenate(([0.0], np.cumsum(ticks["rate"])))
+            self._cum_arrivals = edge_prefix_sums(ticks["arrivals"], ticks_per_period)
+            self._cum_rate = edge_prefix_sums(ticks["rate"], ticks_per_period)
         self.done = 0
         self.latency_done = 0
 
@@ -178,8 +202,8 @@ class MetricStore:
                 return np.add.reduceat(x[t0:t1], starts)
 
         if self.static_inputs:
-            arrivals = np.diff(self._cum_arrivals[edges])
-            rate = np.diff(self._cum_rate[edges]) / width
+            arrivals = np.diff(self._cum_arrivals[lo : hi + 1])
+            rate = np.diff(self._cum_rate[lo : hi + 1]) / width
         else:
             arrivals = per(t["arrivals"])
             rate = per(t["rate"]) / width
@@ -187,7 +211,7 @@ class MetricStore:
         failed = per(t["failed"])
         work = served + per(t["late"]) if "late" in t else served  # late ones used CPU too
         serving_ticks = per(t["n_serving"]).astype(float)
-        running_ticks = per(t["reporting"]).astype(float)
+        running_ticks = t["reporting"].sums(edges)
         last = edges[1:] - 1
         out = count_columns(
             arrivals,
@@ -202,10 +226,12 @@ class MetricStore:
             work=work,
         )
         out["HTTPCode_Target_5XX_Count"] = per(t["target_5xx"])
-        out["billed_tasks"] = per(t["billed"]) / (width * self.model.tick)
-        out["RunningTaskCount"] = t["running"][last]
-        out["PendingTaskCount"] = t["pending"][last]
-        out["DesiredTaskCount"] = t["desired"][last]
+        # The per-period sum as ``per`` computes it (np.add.reduceat when a period is partial).
+        billed = t["billed"].period_sums(lo, hi, reduceat=t1 - t0 != (hi - lo) * self.tpp)
+        out["billed_tasks"] = billed / (width * self.model.tick)
+        out["RunningTaskCount"] = t["running"].values_at(last)
+        out["PendingTaskCount"] = t["pending"].values_at(last)
+        out["DesiredTaskCount"] = t["desired"].values_at(last)
         out["backlog"] = t["backlog"][last]
         cols = self.columns
         for name, values in out.items():
@@ -220,15 +246,15 @@ class MetricStore:
         t1 = t0 + self.tpp
         width = float(self.tpp)
         if self.static_inputs:
-            arrivals = float(self._cum_arrivals[t1] - self._cum_arrivals[t0])
-            rate = float(self._cum_rate[t1] - self._cum_rate[t0]) / width
+            arrivals = float(self._cum_arrivals[i + 1] - self._cum_arrivals[i])
+            rate = float(self._cum_rate[i + 1] - self._cum_rate[i]) / width
         else:
             arrivals = float(_sum(t["arrivals"][t0:t1]))
             rate = float(_sum(t["rate"][t0:t1])) / width
         served = float(_sum(t["served"][t0:t1]))
         failed = float(_sum(t["failed"][t0:t1]))
         serving = float(_sum(t["n_serving"][t0:t1]))
-        running = float(_sum(t["reporting"][t0:t1]))
+        running = t["reporting"].sum(t0, t1)
         idle = model.idle_cpu
         late = float(_sum(t["late"][t0:t1])) if "late" in t else 0.0
         busy = (served + late) / (model.capacity_rps * model.tick)  # late ones used CPU too
@@ -258,16 +284,16 @@ class MetricStore:
         c["HTTPCode_Target_5XX_Count"][i] = float(_sum(t["target_5xx"][t0:t1]))
         c["HTTPCode_ELB_5XX_Count"][i] = failed
         c["HealthyHostCount"][i] = healthy
-        c["RunningTaskCount"][i] = t["running"][last]
-        c["PendingTaskCount"][i] = t["pending"][last]
-        c["DesiredTaskCount"][i] = t["desired"][last]
+        c["RunningTaskCount"][i] = t["running"].at(last)
+        c["PendingTaskCount"][i] = t["pending"].at(last)
+        c["DesiredTaskCount"][i] = t["desired"].at(last)
         c["rate_rps"][i] = rate
         c["served"][i] = served
         c["failed"][i] = failed
         c["backlog"][i] = t["backlog"][last]
         c["supply_tasks"][i] = healthy
         c["demand_tasks"][i] = demand
-        c["billed_tasks"][i] = float(_sum(t["billed"][t0:t1])) / (width * model.tick)
+        c["billed_tasks"][i] = t["billed"].period_sum(i) / (width * model.tick)
         self.done = i + 1
 
     def ensure_latency(self, hi: int) -> None:

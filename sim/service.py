@@ -55,6 +55,7 @@ from policies.contract import MetricHistory
 from sim.metrics import MetricStore, ServingModel
 from sim.queueing import MMkTable
 from sim.serving import FluidServer, LateRequests
+from sim.steps import ZeroSeries
 
 #: Columns of the per-target-group table: the ALB metrics with the ``TargetGroup`` dimension
 #: (CloudWatch names) and the model's served, failed and backlog per target group.
@@ -119,7 +120,7 @@ class TargetGroup:
         self.fluid.arrivals = self.arrivals
         self.late.rate = self.rate
 
-    def ticks(self, zeros: np.ndarray) -> dict[str, np.ndarray]:
+    def ticks(self, zeros: ZeroSeries) -> dict[str, np.ndarray | ZeroSeries]:
         """The tick arrays a metric store reads; ECS-only inputs are ``zeros``."""
         f = self.fluid
         return {
@@ -196,7 +197,6 @@ class Service:
         #: The service-level metric store (attached by the simulation): with one target
         #: group, its ALB columns are that target group's.
         self.service_store: MetricStore | None = None
-        self._zeros: np.ndarray | None = None  # ECS-only store inputs, made at the split
 
     # -- state --------------------------------------------------------------------------
     @property
@@ -390,8 +390,6 @@ class Service:
 
     def _store(self, group: TargetGroup) -> MetricStore:
         n_periods, period_s, tpp = self.periods
-        if self._zeros is None:
-            self._zeros = np.zeros(self.n_ticks, dtype=np.int32)
         return MetricStore(
             n_periods,
             period_s,
@@ -399,7 +397,7 @@ class Service:
             group.model,
             self.table,
             self.rho_slo,
-            group.ticks(self._zeros),
+            group.ticks(ZeroSeries()),
             static_inputs=False,
         )
 

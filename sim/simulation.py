@@ -46,6 +46,7 @@ from sim.revisions import ReleaseEffects
 from sim.scenario import Scenario
 from sim.scheduler import Scheduler
 from sim.service import Service
+from sim.steps import PeriodIntegral, StepSeries
 from sim.traffic.rates import arrivals as draw_arrivals
 from sim.traffic.rates import build_rate
 
@@ -92,26 +93,6 @@ def slo_utilisation(scenario: Scenario) -> float:
     return max_utilisation_for_p99(serving_model(scenario), scenario.slo.p99_ms / 1000.0, RHO_CAP)
 
 
-class _Steps:
-    """A per-tick integer series that changes only at events, filled lazily."""
-
-    def __init__(self, n: int, value: int = 0) -> None:
-        self.values = np.zeros(n, dtype=np.int32)
-        self.value = value
-        self.pos = 0
-
-    def set(self, tick: int, value: int) -> None:
-        if value != self.value:
-            self.fill(tick)
-            self.value = value
-
-    def fill(self, tick: int) -> None:
-        tick = min(tick, len(self.values))
-        if tick > self.pos:
-            self.values[self.pos : tick] = self.value
-            self.pos = tick
-
-
 #: What a policy saw, from backends.base.observed_summary: the counts, the scalable range,
 #: and the latest visible period's CPUUtilization and RequestCount (NaN when none is visible).
 OBSERVED_COLUMNS = (
@@ -132,41 +113,6 @@ DECISION_COLUMNS = ("time_s", "policy", *OBSERVED_COLUMNS, "desired", "reason")
 
 def _no_decisions() -> pd.DataFrame:
     return pd.DataFrame({name: [] for name in DECISION_COLUMNS})
-
-
-class _Integral:
-    """The exact per-tick integral (task-seconds) of a count that changes at any instant."""
-
-    def __init__(self, n: int, tick: float) -> None:
-        self.seconds = np.zeros(n)
-        self.tick = tick
-        self.value = 0
-        self.t = 0.0
-
-    def fill(self, until: float) -> None:
-        """Integrate the current value from the last change up to ``until``."""
-        t0, t1 = self.t, min(until, len(self.seconds) * self.tick)
-        if t1 <= t0:
-            return
-        self.t = t1
-        if self.value == 0:
-            return
-        n = len(self.seconds)
-        k0 = min(n - 1, int(math.floor(t0 / self.tick + 1e-9)))
-        k1 = min(n, int(math.floor(t1 / self.tick + 1e-9)))
-        v = float(self.value)
-        if k0 == k1:
-            self.seconds[k0] += v * (t1 - t0)
-            return
-        self.seconds[k0] += v * ((k0 + 1) * self.tick - t0)
-        self.seconds[k0 + 1 : k1] += v * self.tick
-        if k1 < n and t1 > k1 * self.tick:
-            self.seconds[k1] += v * (t1 - k1 * self.tick)
-
-    def set(self, t: float, value: int) -> None:
-        self.fill(t)
-        self.t = max(self.t, t)
-        self.value = value
 
 
 @dataclass
@@ -245,14 +191,16 @@ class Simulation:
             log=self.log,
         )
         self.service.on_split = self._rewire_store
-        self.running = _Steps(self.n_ticks)
-        self.pending = _Steps(self.n_ticks)
-        self.desired_steps = _Steps(self.n_ticks)
+        # Task counts as change points, read per period (sim/steps.py): no per-tick array.
+        self.running = StepSeries(self.n_ticks)
+        self.pending = StepSeries(self.n_ticks)
+        self.desired_steps = StepSeries(self.n_ticks)
         # Tasks whose containers run and whose CPU the service metric averages: RUNNING and
         # DEACTIVATING (sim/metrics.py, count_columns).
-        self.reporting = _Steps(self.n_ticks)
-        # Billed tasks (image pull started, not yet STOPPED), integrated exactly per tick.
-        self.billed = _Integral(self.n_ticks, run.tick)
+        self.reporting = StepSeries(self.n_ticks)
+        # Billed tasks (image pull started, not yet STOPPED), integrated exactly per tick and
+        # kept per period (sim/steps.py).
+        self.billed = PeriodIntegral(self.n_ticks, run.tick, self.tpp)
         # Service-level metrics (ECS per service; ALB columns over all target groups).
         self._ticks = self._tick_arrays()
         self.store = MetricStore(
@@ -525,8 +473,9 @@ class Simulation:
         for name in ("served", "failed", "late", "backlog", "n_serving", "target_5xx"):
             self._ticks[name] = getattr(fleet, name)
 
-    def _tick_arrays(self) -> dict[str, np.ndarray]:
-        """The per-tick arrays the metric store reads (shared, not copied)."""
+    def _tick_arrays(self) -> dict[str, Any]:
+        """The per-tick arrays the metric store reads (shared, not copied), and the series
+        that change only at events (sim/steps.py)."""
         f = self.fluid
         return {
             "arrivals": f.arrivals,
@@ -536,11 +485,11 @@ class Simulation:
             "backlog": f.backlog,
             "n_serving": f.n_serving,
             "rate": self.rate,
-            "running": self.running.values,
-            "reporting": self.reporting.values,
-            "billed": self.billed.seconds,
-            "pending": self.pending.values,
-            "desired": self.desired_steps.values,
+            "running": self.running,
+            "reporting": self.reporting,
+            "billed": self.billed,
+            "pending": self.pending,
+            "desired": self.desired_steps,
             "target_5xx": self.target_5xx,
         }
 
@@ -569,8 +518,11 @@ class Simulation:
         )
 
     def _metrics_frame(self) -> pd.DataFrame:
+        """The metric store's columns as a table, without a second copy of them (a year of
+        periods is about 0.1 GiB). The store is done with them: nothing reads it after the
+        run, so a write into the table reaching its arrays changes nothing else."""
         cols = self.store.columns
-        df = pd.DataFrame({"time_s": self.store.start, **cols})
+        df = pd.DataFrame({"time_s": self.store.start, **cols}, copy=False)
         df["good"] = good_periods(cols, self.scenario.slo.p99_ms, self.scenario.slo.error_rate)
         return df
 

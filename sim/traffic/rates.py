@@ -43,6 +43,10 @@ if TYPE_CHECKING:
     from sim.traces.base import Trace
 
 
+#: Ticks per block in which :func:`arrivals` draws (one day of 1 s ticks).
+ARRIVAL_BLOCK_TICKS = 86_400
+
+
 def arrivals(
     rate: np.ndarray, tick_s: float, rng: np.random.Generator, mode: str = "poisson"
 ) -> np.ndarray:
@@ -57,14 +61,23 @@ def arrivals(
     """
     if not (math.isfinite(tick_s) and tick_s > 0):
         raise ValueError(f"tick_s must be a finite number > 0, got {tick_s!r}")
-    lam = np.asarray(rate, dtype=np.float64) * tick_s
-    if lam.size and not (np.isfinite(lam).all() and lam.min() >= 0):
+    rate = np.asarray(rate, dtype=np.float64)
+    shape = rate.shape
+    rate = rate.reshape(-1)
+    if rate.size and not (np.isfinite(rate).all() and rate.min() >= 0):
         raise ValueError("rate must be finite and >= 0 in every tick")
-    if mode == "deterministic":
-        return lam
-    if mode == "poisson":
-        return rng.poisson(lam).astype(np.float64)
-    raise ValueError(f"unknown arrivals mode {mode!r}: expected 'poisson' or 'deterministic'")
+    if mode not in ("poisson", "deterministic"):
+        raise ValueError(f"unknown arrivals mode {mode!r}: expected 'poisson' or 'deterministic'")
+    out = np.empty(rate.size)
+    # In blocks of a day of 1 s ticks: numpy draws a Poisson array element by element, in
+    # order, so the blocks draw the same numbers as one call, without its run-long temporaries.
+    for lo in range(0, rate.size, ARRIVAL_BLOCK_TICKS):
+        hi = min(rate.size, lo + ARRIVAL_BLOCK_TICKS)
+        lam = rate[lo:hi] * tick_s
+        if not (np.isfinite(lam).all() and lam.min() >= 0):
+            raise ValueError("rate must be finite and >= 0 in every tick")
+        out[lo:hi] = lam if mode == "deterministic" else rng.poisson(lam)
+    return out.reshape(shape)
 
 
 def build_rate(
