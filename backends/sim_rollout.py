@@ -177,6 +177,7 @@ class Deployment:
     #: The concurrent baseline's revision (0: none) and when it was torn down.
     baseline_revision: int = 0
     baseline_end_s: float = math.nan
+    baseline_live: bool = False  # all its tasks were healthy once: it takes traffic
     outcome: str = "queued"
     reason: str = ""
     stage: int = 0
@@ -306,8 +307,10 @@ class RolloutDriver:
 
     def _with_baseline(self, dep: Deployment, step: RolloutStep) -> RolloutStep:
         """``step`` with the concurrent baseline: during a canary step (the new revision
-        has at most half of the traffic), the baseline runs the canary's task count and
-        takes the canary's weight out of the stable revision's; at the first step past it
+        has at most half of the traffic), the baseline runs the canary's task count and,
+        once all its tasks have been healthy (an ALB target group without a healthy target
+        fails its requests, so the stable revision keeps that share until then), takes the
+        canary's weight out of the stable revision's; at the first step past it
         (more than half, the bake at full traffic, completion or rollback) it is torn down
         (no task, weight 0) for good."""
         base = dep.baseline_revision
@@ -322,9 +325,12 @@ class RolloutDriver:
             n = int(step.tasks.get(dep.revision, 0))
             if n != self._baseline_tasks(dep):
                 service.scale_revision(base, n, f"baseline: the canary's {n} tasks")
+            if not dep.baseline_live and n > 0 and service.groups[base].n_serving >= n:
+                dep.baseline_live = True
+            base_w = canary_w if dep.baseline_live else 0.0
             wanted = dict(weights)
-            wanted[dep.old_revision] = wanted.get(dep.old_revision, 0.0) - canary_w
-            wanted[base] = canary_w
+            wanted[dep.old_revision] = wanted.get(dep.old_revision, 0.0) - base_w
+            wanted[base] = base_w
             return dataclasses.replace(step, weights=wanted)
         dep.baseline_end_s = self.sim.env.now
         service.scale_revision(base, 0, f"baseline torn down: {step.reason}")

@@ -12,6 +12,7 @@ from pathlib import Path
 
 import pytest
 from test_sim_rollout import (
+    T0,
     events,
     launched,
     release_row,
@@ -22,7 +23,7 @@ from test_sim_rollout import (
 )
 
 from backends.sim import run_scenario
-from sim.scenario import ScenarioError, load_scenario
+from sim.scenario import ScenarioError, load_scenario, scenario_from_dict
 
 CANARY = {"strategy": "canary", "percent": 10, "bake_time": 900}
 
@@ -103,3 +104,26 @@ def test_bad_baseline_refused_on_load(tmp_path: Path) -> None:
     text = str(err.value)
     assert "analysis.baseline: unknown baseline 'production'" in text
     assert "allowed: concurrent, stable" in text
+
+
+def test_baseline_takes_traffic_only_once_all_its_tasks_are_healthy() -> None:
+    # Provisioning 5-40 s: with seed 5 the canary's tasks are healthy before the baseline's.
+    data = {
+        "run": {"duration": "30m", "seed": 5, "tick": 1},
+        "service": {"initial_tasks": 4, "min_tasks": 1, "max_tasks": 20, "provisioning": [5, 40]},
+        "traffic": {"synthetic": {"base_rps": 100, "daily_amplitude": 0, "noise_cv": 0}},
+        "releases": {"explicit": [{"at": T0, "kind": "good"}]},
+        "rollout": CANARY,
+        "analysis": {"method": "kayenta"},
+    }
+    r = run_scenario(scenario_from_dict(data))
+    shifts = weights_at(r)
+    canary_first = next(t for t, w in shifts if "tg-rev2=10" in w)
+    base_first = next(t for t, w in shifts if "tg-rev3=10" in w)
+    assert (canary_first, "weights tg-rev1=90, tg-rev2=10, tg-rev3=0") in shifts
+    healthy = events(r, "HEALTHY")
+    base_healthy = healthy.loc[healthy.revision == 3, "time_s"]
+    assert len(base_healthy) == 4
+    assert canary_first < base_healthy.max() <= base_first
+    tg = r.target_groups
+    assert tg.loc[tg.revision == 3, "failed"].sum() == 0.0  # never given traffic unhealthy
