@@ -114,7 +114,12 @@ class ScenarioPipeline:
             if stage.analysis is not None:
                 analysis = ANALYSES.make(stage.analysis, **stage.analysis_params)
             self._built[key] = RolloutPlan(
-                stage.strategy, strategy, stage.analysis, analysis, bake=stage.bake
+                stage.strategy,
+                strategy,
+                stage.analysis,
+                analysis,
+                bake=stage.bake,
+                baseline=self.sim.scenario.analysis.baseline_for(stage.analysis),
             )
         return self._built[key]
 

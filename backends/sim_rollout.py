@@ -9,6 +9,16 @@ of the two target groups: their per-period ALB metrics, each period visible
 ``run.publication_delay`` seconds after it ends, never the release's truth; a ``fail``
 verdict makes the strategy roll back.
 
+The baseline (``RolloutPlan.baseline``, the scenario's ``[analysis] baseline``): with
+``concurrent`` (the default for ``kayenta``) and a strategy with a canary step, the analysis
+compares the canary with a fresh task set of the old revision deployed with it, in a third
+target group, of the canary's task count and listener weight (taken out of the stable
+revision's), torn down at the first step past the canary step; Spinnaker compares the
+canary with a baseline of the same time of deployment, size and traffic
+(https://spinnaker.io/guides/user/canary/best-practices). Otherwise (``stable``, the
+default for the other methods, or no canary step) the baseline is the old revision's
+whole target group.
+
 Rounds: one at the deployment's start, then every ``strategy.interval_s`` seconds, and one
 each time the service's desired count changes (the autoscaler keeps working during a
 rollout: it sees the service-level metrics of every revision together; the strategy computes
@@ -127,6 +137,27 @@ class RolloutPlan:
     analysis_name: str | None = None
     analysis: Any = None
     bake: float = 0.0
+    #: ``concurrent`` or ``stable`` (sim/scenario.py, ``BASELINES``); None: the analysis
+    #: method's default (``default_baseline``: concurrent for kayenta, else stable).
+    baseline: str | None = None
+
+    @property
+    def concurrent(self) -> bool:
+        """Whether the analysis compares the canary with a concurrent baseline: an
+        analysis, the ``concurrent`` baseline, and a strategy with a canary step (a step
+        that gives the new revision more than 0% and at most 50% of the traffic by listener
+        weights, so that a baseline of the same weight fits beside it: ``canary``,
+        ``linear`` and their CodeDeploy presets; not ``rolling``, ``blue-green`` or
+        ``all-at-once``, which are judged against the stable revision)."""
+        from sim.scenario import default_baseline
+
+        if self.analysis is None:
+            return False
+        mode = self.baseline if self.baseline is not None else default_baseline(self.analysis_name)
+        schedule = getattr(self.strategy, "schedule", None)
+        if mode != "concurrent" or schedule is None or not self.strategy.weighted:
+            return False
+        return any(0.0 < percent <= 50.0 for percent, _ in schedule())
 
 
 @dataclass
@@ -143,6 +174,10 @@ class Deployment:
     bake_until: float = math.nan
     revision: int = 0
     old_revision: int = 0
+    #: The concurrent baseline's revision (0: none) and when it was torn down.
+    baseline_revision: int = 0
+    baseline_end_s: float = math.nan
+    baseline_live: bool = False  # all its tasks were healthy once: it takes traffic
     outcome: str = "queued"
     reason: str = ""
     stage: int = 0
@@ -167,7 +202,13 @@ def scenario_plan(sim: Simulation) -> Callable[[Release], RolloutPlan]:
     analysis = None
     if sc.analysis.method is not None:
         analysis = ANALYSES.make(sc.analysis.method, **sc.analysis.params)
-    plan = RolloutPlan(sc.rollout.strategy, strategy, sc.analysis.method, analysis)
+    plan = RolloutPlan(
+        sc.rollout.strategy,
+        strategy,
+        sc.analysis.method,
+        analysis,
+        baseline=sc.analysis.baseline_for(sc.analysis.method),
+    )
     return lambda release: plan
 
 
@@ -246,8 +287,60 @@ class RolloutDriver:
             dep.release,
             f"release {dep.release.id} by {dep.plan.strategy_name}",  # type: ignore[union-attr]
         )
+        if dep.plan.concurrent:  # type: ignore[union-attr]
+            self._deploy_baseline(dep)
         self.active = dep
         self._round()
+
+    def _deploy_baseline(self, dep: Deployment) -> None:
+        """A fresh task set of the old revision's task definition beside the canary, in a
+        target group of its own (revision ``dep.revision + 1``: ECS gives every task set its
+        own target group), carrying the old revision's release, if any, with its effects."""
+        sim = self.sim
+        dep.baseline_revision = dep.revision + 1
+        reason = f"release {dep.release.id}: concurrent baseline of revision {dep.old_revision}"
+        old_release = sim.effects.releases.get(dep.old_revision) if sim.effects else None
+        if old_release is not None:
+            sim.deploy_release(dep.baseline_revision, old_release, reason)
+        else:
+            sim.service.deploy(dep.baseline_revision, 0, reason)
+
+    def _with_baseline(self, dep: Deployment, step: RolloutStep) -> RolloutStep:
+        """``step`` with the concurrent baseline: during a canary step (the new revision
+        has at most half of the traffic), the baseline runs the canary's task count and,
+        once all its tasks have been healthy (an ALB target group without a healthy target
+        fails its requests, so the stable revision keeps that share until then), takes the
+        canary's weight out of the stable revision's; at the first step past it
+        (more than half, the bake at full traffic, completion or rollback) it is torn down
+        (no task, weight 0) for good."""
+        base = dep.baseline_revision
+        if not base or not math.isnan(dep.baseline_end_s):
+            return step
+        service = self.sim.service
+        weights = step.weights
+        total = sum(weights.values()) if weights else 0.0
+        canary_w = weights.get(dep.revision, 0.0) if weights else 0.0
+        share = canary_w / total if total > 0 else 0.0
+        if step.status == "in_progress" and weights is not None and share <= 0.5:
+            n = int(step.tasks.get(dep.revision, 0))
+            if n != self._baseline_tasks(dep):
+                service.scale_revision(base, n, f"baseline: the canary's {n} tasks")
+            if not dep.baseline_live and n > 0 and service.groups[base].n_serving >= n:
+                dep.baseline_live = True
+            base_w = canary_w if dep.baseline_live else 0.0
+            wanted = dict(weights)
+            wanted[dep.old_revision] = wanted.get(dep.old_revision, 0.0) - base_w
+            wanted[base] = base_w
+            return dataclasses.replace(step, weights=wanted)
+        dep.baseline_end_s = self.sim.env.now
+        service.scale_revision(base, 0, f"baseline torn down: {step.reason}")
+        self.sim.log("ROLLOUT", f"release {dep.release.id} baseline revision {base} torn down")
+        if weights is None:
+            return step
+        return dataclasses.replace(step, weights={**weights, base: 0.0})
+
+    def _baseline_tasks(self, dep: Deployment) -> int:
+        return int(self.sim.scheduler.task_sets.get(dep.baseline_revision, 0))
 
     def _on_desired(self) -> None:
         if self.active is not None:
@@ -299,17 +392,16 @@ class RolloutDriver:
         now = self.sim.env.now
         assert dep.plan is not None
         dep.bake_until = now + dep.plan.bake
-        if step.weights is not None:
-            self._set_weights(
-                RolloutStep(
-                    status="in_progress",
-                    reason=f"bake {dep.plan.bake:g} s at full traffic",
-                    stage=step.stage,
-                    tasks=dict(step.tasks),
-                    weights={dep.revision: 100.0, dep.old_revision: 0.0},
-                ),
-                dep,
-            )
+        bake = RolloutStep(
+            status="in_progress",
+            reason=f"bake {dep.plan.bake:g} s at full traffic",
+            stage=step.stage,
+            tasks=dict(step.tasks),
+            weights=None if step.weights is None else {dep.revision: 100.0, dep.old_revision: 0.0},
+        )
+        bake = self._with_baseline(dep, bake)
+        if bake.weights is not None:
+            self._set_weights(bake, dep)
         for rev, n in step.tasks.items():
             if rev == dep.revision:
                 self.sim.service.scale_revision(rev, n, step.reason)
@@ -358,8 +450,14 @@ class RolloutDriver:
         sim.sync()
         now = sim.env.now
         visible = int(np.floor((now - run.publication_delay) / run.metrics_period + 1e-9))
+        control = dep.old_revision
+        if dep.baseline_revision:
+            control = dep.baseline_revision
+            if not math.isnan(dep.baseline_end_s):  # the periods the baseline served whole
+                end = int(np.floor(dep.baseline_end_s / run.metrics_period + 1e-9))
+                visible = min(visible, end)
         new = sim.service.target_group_history(dep.revision, visible)
-        old = sim.service.target_group_history(dep.old_revision, visible)
+        old = sim.service.target_group_history(control, visible)
         data = AnalysisInput.build(
             time=now,
             period_s=float(run.metrics_period),
@@ -376,6 +474,7 @@ class RolloutDriver:
         sim = self.sim
         service = sim.service
         now = sim.env.now
+        step = self._with_baseline(dep, step)
         changed = dep.last_step is None or (
             step.status,
             step.stage,

@@ -368,6 +368,22 @@ class RolloutConfig(BaseModel):
         return dict(self.model_extra or {})
 
 
+#: What a canary analysis compares the canary with (``[analysis] baseline``).
+BASELINES: tuple[str, ...] = ("concurrent", "stable")
+#: Methods whose default baseline is ``concurrent``: Kayenta compares the canary with a
+#: baseline "deployed at the same time", of the "same size" and the "same type and amount of
+#: traffic" (Spinnaker, "Best practices for configuring canary":
+#: https://spinnaker.io/guides/user/canary/best-practices). The others read the canary alone
+#: or the service (Argo Rollouts/Flagger threshold checks, CloudWatch alarms), so their
+#: default is ``stable``, the old revision's whole target group.
+CONCURRENT_BY_DEFAULT: tuple[str, ...] = ("kayenta",)
+
+
+def default_baseline(method: str | None) -> str:
+    """``concurrent`` for the methods in :data:`CONCURRENT_BY_DEFAULT`, else ``stable``."""
+    return "concurrent" if method in CONCURRENT_BY_DEFAULT else "stable"
+
+
 class AnalysisConfig(BaseModel):
     """``method`` names a registered analysis method (alarm, threshold, kayenta, anomaly);
     every other key is one of its parameters. None: no analysis (only the strategy's own
@@ -376,10 +392,22 @@ class AnalysisConfig(BaseModel):
     model_config = ConfigDict(extra="allow")
     extra_doc: ClassVar[str] = "any other key is a parameter of the named analysis method"
     method: str | None = Field(None, description="Canary analysis method; None: none.")
+    baseline: str | None = Field(
+        None,
+        description="What the canary is compared with: 'concurrent' (a fresh task set of "
+        "the old revision, the canary's size and weight, during the canary steps) or "
+        "'stable' (the old revision's whole target group); None: the method's default "
+        "(concurrent for kayenta, stable for the others).",
+    )
 
     @property
     def params(self) -> dict[str, Any]:
         return dict(self.model_extra or {})
+
+    def baseline_for(self, method: str | None) -> str:
+        """The baseline of a canary judged by ``method``: ``baseline`` when set, else
+        :func:`default_baseline`."""
+        return self.baseline if self.baseline is not None else default_baseline(method)
 
 
 class Scenario(_Section):
@@ -564,6 +592,12 @@ def _check_rollout(scenario: Scenario, source: str) -> None:
     checks = [("rollout", "strategy", STRATEGIES, scenario.rollout.strategy, scenario.rollout)]
     if scenario.analysis.method is not None:
         checks.append(("analysis", "method", ANALYSES, scenario.analysis.method, scenario.analysis))
+    baseline = scenario.analysis.baseline
+    if baseline is not None and baseline not in BASELINES:
+        raise ScenarioError(
+            f"{source}: analysis.baseline: unknown baseline {baseline!r}; allowed: "
+            f"{', '.join(BASELINES)}"
+        )
     for section, key, registry, name, config in checks:
         if name not in registry.names():
             raise ScenarioError(
@@ -595,10 +629,13 @@ def available_memory() -> int | None:
 def memory_estimate(scenario: Scenario) -> int:
     """Bytes a run of ``scenario`` needs: ``BYTES_PER_TICK`` per tick plus ``BASE_RUN_BYTES``,
     plus ``BYTES_PER_TICK_PER_RELEASE`` per tick for each expected release (the explicit
-    ones and ``per_day`` for every started day of the run, an upper bound on the mean)."""
+    ones and ``per_day`` for every started day of the run, an upper bound on the mean; twice
+    that with a concurrent baseline, which deploys a target group of its own per release)."""
     rel = scenario.releases
     days = math.ceil(scenario.run.duration / 86400.0)
     releases = len(rel.explicit) + rel.per_day * days
+    if scenario.analysis.baseline_for(scenario.analysis.method) == "concurrent":
+        releases *= 2  # a baseline target group beside each release's (upper bound)
     per_tick = BYTES_PER_TICK + BYTES_PER_TICK_PER_RELEASE * releases
     return int(BASE_RUN_BYTES + per_tick * scenario.n_ticks)
 
