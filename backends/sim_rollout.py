@@ -193,25 +193,6 @@ class Deployment:
     recovered_s: float = math.nan
 
 
-def scenario_plan(sim: Simulation) -> Callable[[Release], RolloutPlan]:
-    """The scenario's ``[rollout]`` strategy and ``[analysis]`` method for every release."""
-    from policies.rollout.registry import ANALYSES, STRATEGIES
-
-    sc = sim.scenario
-    strategy = STRATEGIES.make(sc.rollout.strategy, **sc.rollout.params)
-    analysis = None
-    if sc.analysis.method is not None:
-        analysis = ANALYSES.make(sc.analysis.method, **sc.analysis.params)
-    plan = RolloutPlan(
-        sc.rollout.strategy,
-        strategy,
-        sc.analysis.method,
-        analysis,
-        baseline=sc.analysis.baseline_for(sc.analysis.method),
-    )
-    return lambda release: plan
-
-
 class RolloutDriver:
     """Deploys ``sim.releases`` one at a time, each by ``plan(release)``."""
 
