@@ -607,7 +607,8 @@ def claims_markdown(rows: Sequence[ClaimRow], spec: ClaimsSpec, spec_path: Path)
     ]
     for row in rows:
         if row.measures:
-            clip = row.key in ("uptime", "forecast")
+            # shares, and 1 - a ratio of non-negative numbers: none can exceed 100%
+            clip = row.key in ("uptime", "forecast", *spec.rollouts.claims())
             digits = 3 if row.key == "uptime" else 1  # 99.9% needs the third decimal
             cell = "<br>".join(
                 m.text(clip=clip, digits=digits)

@@ -117,7 +117,7 @@ def prevention(runs: pd.DataFrame) -> RolloutMeasure:
         )
     fails = "; it fails on " + ", ".join(kinds) if kinds else ""
     conditions = (
-        f"the risk-driven orchestration (`rules` model, default tiers) per seed, {_n_seeds(runs)}"
+        f"`rules` model, default tiers; {_n_seeds(runs)}"
         f"{fails}. Best configuration run: {best}, prevention {_pct(b.prevention_rate)}, false "
         f"rollbacks {_pct(b.false_rollback_rate)}, lead time p50 "
         f"{b.lead_time_p50_s.median() / 60:.0f} min"
@@ -132,7 +132,7 @@ def lead_time(runs: pd.DataFrame) -> RolloutMeasure:
     values = (1.0 - direct / manual).replace([np.inf, -np.inf], np.nan).dropna()
     waiting = _per_seed(runs, MANUAL, "unfinished").mean()
     conditions = (
-        f"paired per seed, {_n_seeds(runs)}; median lead time {direct.median() / 60:.0f} min "
+        f"{_n_seeds(runs)}; median lead time {direct.median() / 60:.0f} min "
         f"(`direct`) against {manual.median() / 3600:.1f} h (`manual-approval`). The approval "
         "latency (a 4 h median in working hours) is a parameter with no public source, and "
         f"the manual figure is censored: {waiting:.1f} releases a run still waiting at the end"
@@ -146,7 +146,7 @@ def interventions(runs: pd.DataFrame) -> RolloutMeasure:
     manual = _per_seed(runs, MANUAL, "approvals")
     values = (1.0 - risk / manual).replace([np.inf, -np.inf], np.nan).dropna()
     conditions = (
-        f"paired per seed, {_n_seeds(runs)}; approvals a run {risk.mean():.1f} (risk tiers: "
+        f"{_n_seeds(runs)}; approvals a run {risk.mean():.1f} (risk tiers: "
         f"only above the 95th risk percentile) against {manual.mean():.1f} (every release); "
         "a release still queued at the end was never reviewed, so the manual count is censored"
     )
