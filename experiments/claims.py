@@ -21,8 +21,10 @@ with faults on (an AZ outage and Fargate Spot interruptions, :func:`fault_overri
   load that came (experiments/forecast_accuracy.py), and the share of minutes in which the
   load needed more tasks than were serving (1 - ``covered_fraction``).
 * **Uptime.** Request availability (served / offered) of each policy with the faults on.
-* **Rollouts.** :data:`ROLLOUT_MEASURES`: until a function is plugged in for a claim, its row
-  says "not yet measured".
+* **Rollouts.** :data:`ROLLOUT_MEASURES` (experiments/claims_rollouts.py): runs of the
+  rollouts experiment's configurations over ``[rollouts] seeds`` independent seeds; the risk
+  orchestration's prevention rate, and two ratios paired per seed (lead time direct against
+  manual approval, approvals with risk tiers against approval of every release).
 """
 
 from __future__ import annotations
@@ -98,12 +100,39 @@ class RolloutClaim(_Section):
     target: float = Field(gt=0, le=1)
 
 
+class RolloutsSection(_Section):
+    """``[rollouts]``: the runs of the rollout rows (experiments/claims_rollouts.py) and the
+    three claims, each optional (a claim left out is not in the table)."""
+
+    seeds: int = Field(4, ge=2)  # independent runs per configuration; an interval needs 2
+    releases: int = Field(30, ge=1)  # about this many releases a run
+    days: float = Field(5.0, gt=0, le=5)  # a run's length, from a Wednesday 00:00
+    candidates: list[str] = Field(default_factory=list)  # also run, for the best prevention
+    prevention: RolloutClaim | None = None
+    lead_time: RolloutClaim | None = None
+    interventions: RolloutClaim | None = None
+
+    @model_validator(mode="after")
+    def _check(self) -> RolloutsSection:
+        from experiments.rollouts import CONFIGS
+
+        bad = [c for c in self.candidates if c not in CONFIGS]
+        if bad:
+            raise ValueError(f"candidates {bad}: allowed values are {', '.join(CONFIGS)}")
+        return self
+
+    def claims(self) -> dict[str, RolloutClaim]:
+        """The claims present, by key, in table order."""
+        found = {k: getattr(self, k) for k in ("prevention", "lead_time", "interventions")}
+        return {k: c for k, c in found.items() if c is not None}
+
+
 class ClaimsSpec(_Section):
     run: RunSection
     cost: CostSection
     forecast: ForecastSection
     uptime: UptimeSection
-    rollouts: dict[str, RolloutClaim] = Field(default_factory=dict)
+    rollouts: RolloutsSection = Field(default_factory=RolloutsSection)
 
 
 def _merge(base: dict[str, Any], over: dict[str, Any]) -> dict[str, Any]:
@@ -410,27 +439,36 @@ def uptime_row(
     return ClaimRow("uptime", u.claim, measures + reference, conditions, verdict)
 
 
-#: The hook for the rollout claims: key (a ``[rollouts.KEY]`` of claims.toml) -> a function
-#: of the claims output folder returning the measure's values over independent samples
-#: (seeds or windows), as that section's ``measure`` defines it (a fraction; the claim holds
-#: when the 95% interval is at or above ``target``). None: "not yet measured". To point a
-#: row at `fargate-lab experiment rollouts`, run it in :func:`run_claims` into
-#: ``out / "rollouts"`` and set e.g. ``ROLLOUT_MEASURES["prevention"] = lambda out:
-#: pd.read_parquet(out / "rollouts" / "runs.parquet").prevention_rate``.
-ROLLOUT_MEASURES: dict[str, Callable[[Path], Sequence[float]] | None] = {
-    "prevention": None,
-    "lead_time": None,
-    "interventions": None,
-}
+def _rollout_measures() -> dict[str, Callable[[pd.DataFrame], Any] | None]:
+    from experiments import claims_rollouts as cr
+
+    return {
+        "prevention": cr.prevention,
+        "lead_time": cr.lead_time,
+        "interventions": cr.interventions,
+    }
 
 
-def rollout_row(key: str, claim: RolloutClaim, out: Path) -> ClaimRow:
+#: The rollout claims: key (a ``[rollouts.KEY]`` of claims.toml) -> a function of the rollout
+#: runs (one row per configuration and seed, ``rollouts/runs.parquet``) returning a
+#: :class:`experiments.claims_rollouts.RolloutMeasure`: the measure's value per independent
+#: seed, as that section's ``measure`` defines it (a fraction; the claim holds when the 95%
+#: interval is at or above ``target``), and the conditions. None: "not yet measured".
+ROLLOUT_MEASURES: dict[str, Callable[[pd.DataFrame], Any] | None] = _rollout_measures()
+
+
+def rollout_row(key: str, claim: RolloutClaim, runs: pd.DataFrame | None) -> ClaimRow:
+    """A rollout claim's row from the rollout runs (None: not run, "not yet measured")."""
     measure = ROLLOUT_MEASURES.get(key)
-    if measure is None:
+    if measure is None or runs is None:
         return ClaimRow(key, claim.claim, [], claim.measure, "not yet measured")
-    m = Measure.of(key, list(measure(out)))
+    got = measure(runs)
+    m = Measure.of(key, list(got.values))
     m.verdict = at_least(m, claim.target)
-    return ClaimRow(key, claim.claim, [m], claim.measure, m.verdict)
+    verdict = m.verdict
+    if verdict == "holds" and got.only_when:
+        verdict = f"holds only when {got.only_when}"
+    return ClaimRow(key, claim.claim, [m], f"{claim.measure}; {got.conditions}", verdict)
 
 
 # -- running and writing -------------------------------------------------------------------
@@ -447,7 +485,8 @@ def run_claims(
 ) -> list[ClaimRow]:
     """Run the claims spec and write into ``out``, whole or not at all: ``claims.md`` (the
     table), ``claims.csv`` (one line per measure), ``faults.parquet`` (the uptime runs),
-    ``spec.json`` and ``autoscaling/`` (the experiment's folder, its report.md included).
+    ``spec.json``, ``autoscaling/`` (the experiment's folder, its report.md included) and,
+    when the spec has rollout claims, ``rollouts/`` (:func:`experiments.claims_rollouts.run_rollouts`).
     Return the rows."""
     from experiments.autoscaling import RunsStopped
     from experiments.outputs import Interrupted, check_out_dir, staged_output
@@ -470,7 +509,7 @@ def run_claims(
         raise Interrupted(
             f"interrupted (Ctrl-C): nothing written to {out}; the claims run starts over"
         ) from None
-    log(f"wrote claims.md, claims.csv, faults.parquet and autoscaling/ in {out}")
+    log(f"wrote claims.md, claims.csv, faults.parquet, autoscaling/ and rollouts/ in {out}")
     return rows
 
 
@@ -514,11 +553,23 @@ def _run_claims(
     n_workers = workers or os.cpu_count() or 1
     faults = pd.DataFrame(run_all(fault_specs, n_workers, progress, desc="faults"))
     faults.to_parquet(staging / "faults.parquet", index=False)
+    rollout_runs = None
+    ro = spec.rollouts
+    if ro.claims():
+        from experiments.claims_rollouts import configs, run_rollouts
+
+        log(
+            f"claims: the rollout runs, {', '.join(configs(ro.candidates))} x {ro.seeds} seeds "
+            f"of {ro.days:g} days"
+        )
+        rollout_runs = run_rollouts(
+            staging / "rollouts", ro.seeds, ro.releases, ro.days, ro.candidates, workers, progress
+        )
     rows = [
         cost_row(spec, runs, ai, notes),
         forecast_row(spec, runs),
         uptime_row(spec, faults, runs),
-        *(rollout_row(k, c, staging) for k, c in spec.rollouts.items()),
+        *(rollout_row(k, c, rollout_runs) for k, c in ro.claims().items()),
     ]
     claims_frame(rows).to_csv(staging / "claims.csv", index=False)
     (staging / "spec.json").write_text(json.dumps(spec.model_dump(), indent=2) + "\n")
@@ -547,14 +598,17 @@ def claims_markdown(rows: Sequence[ClaimRow], spec: ClaimsSpec, spec_path: Path)
         f"Spec `{spec_path.name}`: traces {', '.join(r.traces)}; windows of {r.days:g} days, "
         f"up to {r.windows} independent evaluation windows per trace. Measurements: mean "
         "and 95% confidence interval (Student t over independent windows), n = windows. "
-        "Details of every run: `autoscaling/report.md`.",
+        "Details of every run: `autoscaling/report.md`. Rollout rows: n = independent "
+        f"seeds of `fargate-lab experiment rollouts` configurations ({spec.rollouts.seeds} "
+        f"seeds of {spec.rollouts.days:g} days), `rollouts/table.csv`.",
         "",
         "| claim | our measurement (95% CI, n) | conditions | verdict |",
         "|---|---|---|---|",
     ]
     for row in rows:
         if row.measures:
-            clip = row.key in ("uptime", "forecast")
+            # shares, and 1 - a ratio of non-negative numbers: none can exceed 100%
+            clip = row.key in ("uptime", "forecast", *spec.rollouts.claims())
             digits = 3 if row.key == "uptime" else 1  # 99.9% needs the third decimal
             cell = "<br>".join(
                 m.text(clip=clip, digits=digits)

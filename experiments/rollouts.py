@@ -168,13 +168,20 @@ def run_measures(table: pd.DataFrame) -> dict[str, Any]:
     return row
 
 
+def per_run_table(releases: pd.DataFrame) -> pd.DataFrame:
+    """One row per run (``config``, ``seed``) of the releases of many runs, with
+    :func:`run_measures`: the per-seed values the intervals are computed over."""
+    return pd.DataFrame(
+        [
+            {"config": config, "seed": seed, **run_measures(group)}
+            for (config, seed), group in releases.groupby(["config", "seed"], sort=False)
+        ]
+    )
+
+
 def summary_table(releases: pd.DataFrame) -> pd.DataFrame:
     """One row per configuration: ``n`` (seeds), each measure's mean and ``_ci95``."""
-    per_run = [
-        {"config": config, "seed": seed, **run_measures(group)}
-        for (config, seed), group in releases.groupby(["config", "seed"], sort=False)
-    ]
-    runs = pd.DataFrame(per_run)
+    runs = per_run_table(releases)
     rows = []
     columns = [*MEASURES, *(f"prevention_{k}" for k in KINDS)]
     for config, group in runs.groupby("config", sort=False):

@@ -8,11 +8,13 @@ from pathlib import Path
 import pytest
 
 #: The demo spec shrunk to seconds: one trace, 3-hour windows, two of them, target tracking
-#: and predictive scaling only (the demo's claims, definitions and faults otherwise).
+#: and predictive scaling only, rollout runs of half a day on 2 seeds (the demo's claims,
+#: definitions and faults otherwise).
 TINY_DEMO = {
     "run": {"traces": ["aws-elb"], "days": 0.125, "windows": 2},
     "cost": {"ai": ["predictive"]},
     "uptime": {"policies": ["target-tracking", "predictive"]},
+    "rollouts": {"seeds": 2, "releases": 8, "days": 0.5, "candidates": []},
 }
 
 

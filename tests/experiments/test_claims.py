@@ -20,7 +20,8 @@ def test_specs_load_and_the_demo_inherits_the_claims() -> None:
     demo = claims.load_claims_spec(claims.DEMO_SPEC)
     assert demo.cost == full.cost and demo.uptime == full.uptime
     assert demo.run.days < full.run.days
-    assert set(full.rollouts) == set(claims.ROLLOUT_MEASURES)
+    assert set(full.rollouts.claims()) == set(claims.ROLLOUT_MEASURES)
+    assert demo.rollouts.seeds < full.rollouts.seeds
 
 
 @pytest.mark.parametrize(
@@ -129,19 +130,30 @@ def test_uptime_holds_only_with_the_policies_that_reach_it() -> None:
     assert row.measures[3].label == "target-tracking, no faults" and not row.measures[3].verdict
 
 
-def test_rollout_rows_wait_for_their_measures(monkeypatch, tmp_path: Path) -> None:
+def test_rollout_rows_verdicts_from_the_measure(monkeypatch) -> None:
+    from experiments.claims_rollouts import RolloutMeasure
+
     spec = _spec()
-    for key, claim in spec.rollouts.items():
-        row = claims.rollout_row(key, claim, tmp_path)
+    rollouts = spec.rollouts.claims()
+    for key, claim in rollouts.items():
+        row = claims.rollout_row(key, claim, None)  # not run
         assert row.verdict == "not yet measured" and row.measures == []
-    monkeypatch.setitem(claims.ROLLOUT_MEASURES, "prevention", lambda out: [0.97, 0.98, 0.99])
-    row = claims.rollout_row("prevention", spec.rollouts["prevention"], tmp_path)
+
+    def fixed(values: list[float], only_when: str | None = None):
+        return lambda runs: RolloutMeasure(pd.Series(values), "cond", only_when)
+
+    monkeypatch.setitem(claims.ROLLOUT_MEASURES, "prevention", fixed([0.97, 0.98, 0.99]))
+    row = claims.rollout_row("prevention", rollouts["prevention"], pd.DataFrame())
     assert row.verdict == "holds" and row.measures[0].n == 3
-    monkeypatch.setitem(claims.ROLLOUT_MEASURES, "prevention", lambda out: [0.5, 0.6, 0.55])
-    row = claims.rollout_row("prevention", spec.rollouts["prevention"], tmp_path)
+    assert row.conditions.endswith("; cond")
+    monkeypatch.setitem(claims.ROLLOUT_MEASURES, "prevention", fixed([0.97, 0.98, 0.99], "x"))
+    row = claims.rollout_row("prevention", rollouts["prevention"], pd.DataFrame())
+    assert row.verdict == "holds only when x"
+    monkeypatch.setitem(claims.ROLLOUT_MEASURES, "prevention", fixed([0.5, 0.6, 0.55], "x"))
+    row = claims.rollout_row("prevention", rollouts["prevention"], pd.DataFrame())
     assert row.verdict == "does not hold"
     text = claims.claims_markdown([row], spec, claims.CLAIMS_SPEC)
-    assert f"| {spec.rollouts['prevention'].claim} | prevention: 55.0% [" in text
+    assert f"| {rollouts['prevention'].claim} | prevention: 55.0% [" in text
 
 
 def test_forecast_accuracy_scores_the_forecast_in_force() -> None:

@@ -1,5 +1,5 @@
 """The notebooks run, as Jupyter runs them (nbclient, a python3 kernel), on small results:
-the autoscaling experiment, the claims table (the tiny demo) and a rollouts results store.
+the autoscaling experiment, the claims table (the tiny demo) and the rollouts experiment.
 A cell appended by the test prints what the notebook computed, as JSON, to check it."""
 
 from __future__ import annotations
@@ -8,7 +8,6 @@ import json
 from pathlib import Path
 
 import nbformat
-import numpy as np
 import pandas as pd
 from nbclient import NotebookClient
 
@@ -69,60 +68,21 @@ def test_claims_notebook(tiny_demo, monkeypatch) -> None:
     assert sorted(got["fault_policies"]) == ["predictive", "target-tracking"]
 
 
-def _rollout_results(root: Path) -> pd.DataFrame:
-    """A small rollouts results folder in the results store's format: per seed, a week of
-    releases from the release model (sim/releases.py, seeded), and two gates over them:
-    "none" (every bad release reaches full rollout) and "risk" (a release is held when its
-    risk score is in the riskiest 20%; approvals: the held ones). A stand-in for
-    `fargate-lab experiment rollouts` output, whose summary keys it carries."""
-    from sim.releases import generate_releases, releases_config, releases_frame
-
-    cfg = releases_config({"per_day": 8.0})
-    runs, tables = [], []
-    for seed in (1, 2, 3):
-        rel = releases_frame(generate_releases(cfg, 7 * 86400.0, np.random.default_rng(seed)))
-        cut = rel.p_bad.quantile(0.8)
-        for gate in ("none", "risk"):
-            held = rel.p_bad > cut if gate == "risk" else np.zeros(len(rel), bool)
-            bad = int(rel.bad.sum())
-            digest = f"{gate}-{seed}"
-            runs.append(
-                {
-                    "scenario_hash": digest,
-                    "trace": "synthetic",
-                    "policy": gate,
-                    "params": "{}",
-                    "seed": seed,
-                    "window": None,
-                    "releases_total": len(rel),
-                    "releases_bad": bad,
-                    "bad_stopped_before_full": int((held & rel.bad).sum()),
-                    "prevention_rate": float((held & rel.bad).sum() / bad) if bad else np.nan,
-                    "false_rollbacks": int((held & ~rel.bad).sum()),
-                    "lead_time_p50_s": 1800.0 + 14400.0 * float(held.mean()),
-                    "approvals": int(held.sum()),
-                    "human_wait_s": 14400.0 * float(held.sum()),
-                }
-            )
-            tables.append(rel.assign(scenario_hash=digest))
-    root.mkdir()
-    frame = pd.DataFrame(runs)
-    frame.to_parquet(root / "runs.parquet", index=False)
-    pd.concat(tables).to_parquet(root / "releases.parquet", index=False)
-    (root / "sweep.json").write_text(json.dumps({"axes": ["run.seed"]}))
-    return frame
-
-
 def test_rollouts_notebook(tmp_path: Path, monkeypatch) -> None:
-    runs = _rollout_results(tmp_path / "rollouts")
+    # a claims output's rollouts/ folder, real runs: the rows' three configurations, 2 seeds
+    from experiments.claims_rollouts import NEEDED, run_rollouts
+
+    out = tmp_path / "rollouts"
+    runs = run_rollouts(out, seeds=2, releases=8, days=1.0, workers=1)
     got = run_notebook(
         NOTEBOOKS / "rollouts.ipynb",
-        tmp_path / "rollouts",
-        '{"configs": list(table.config), "n": list(table.n), '
-        '"prevention": list(table.prevention_rate), "releases": int(outcome.sum())}',
+        out,
+        '{"configs": list(table.config), "n": [int(x) for x in table.n], '
+        '"approvals": [float(x) for x in table.approvals], '
+        '"releases": int(outcome.to_numpy().sum())}',
         monkeypatch,
     )
-    assert got["configs"] == ["none", "risk"] and got["n"] == [3, 3]
-    risk = runs[runs.policy == "risk"].prevention_rate.mean()
-    assert got["prevention"] == [0.0, risk]
+    assert sorted(got["configs"]) == sorted(NEEDED) and got["n"] == [2, 2, 2]
+    written = pd.read_csv(out / "table.csv").set_index("config")
+    assert got["approvals"] == [written.at[c, "approvals"] for c in got["configs"]]
     assert got["releases"] == int(runs.releases_total.sum())
