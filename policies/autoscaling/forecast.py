@@ -31,6 +31,19 @@ from policies.contract import MetricHistory, Observation
 DAY_S = 86400.0
 WEEK_S = 7 * DAY_S
 
+#: Offset (as a fraction of one task's capacity_rps) added to loads before taking logs: keeps
+#: log ratios finite at zero load; loads far below one task's worth do not matter for scaling.
+LOG_OFFSET_TASKS = 0.01
+
+#: The gradient-boosting settings (scikit-learn defaults except early stopping, which is off
+#: so that training is deterministic and uses every row).
+GBR_SETTINGS: dict[str, Any] = {
+    "learning_rate": 0.1,
+    "max_leaf_nodes": 15,
+    "min_samples_leaf": 20,
+    "early_stopping": False,
+}
+
 
 def load_series(request_count: np.ndarray, period_s: float) -> np.ndarray:
     """RequestCount per period as requests/s (NaN, i.e. no datapoint, counts as 0)."""

@@ -64,7 +64,6 @@ seen in front of the observation's own metrics (:func:`with_warm_history` in
 from __future__ import annotations
 
 import math
-from typing import Any
 
 import numpy as np
 
@@ -75,6 +74,8 @@ from sklearn.linear_model import Ridge
 from threadpoolctl import threadpool_limits
 
 from policies.autoscaling.forecast import (
+    GBR_SETTINGS,
+    LOG_OFFSET_TASKS,
     FeatureSpec,
     features,
     flatten_trees,
@@ -88,19 +89,6 @@ from policies.contract import Decision, MetricHistory, Observation
 
 MODELS = ("gbr", "linear")
 LABELS = ("peak", "point")
-
-#: Offset (as a fraction of one task's capacity_rps) added to loads before taking logs: keeps
-#: log ratios finite at zero load; loads far below one task's worth do not matter for scaling.
-LOG_OFFSET_TASKS = 0.01
-
-#: The gradient-boosting settings (scikit-learn defaults except early stopping, which is off
-#: so that training is deterministic and uses every row).
-GBR_SETTINGS: dict[str, Any] = {
-    "learning_rate": 0.1,
-    "max_leaf_nodes": 15,
-    "min_samples_leaf": 20,
-    "early_stopping": False,
-}
 
 #: Ridge penalty on standardised features for ``model="linear"`` (scikit-learn's default).
 RIDGE_ALPHA = 1.0

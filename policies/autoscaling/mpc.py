@@ -75,7 +75,6 @@ proposals over the keep window's length.
 from __future__ import annotations
 
 import math
-from typing import Any
 
 import numpy as np
 
@@ -85,6 +84,8 @@ from sklearn.ensemble import HistGradientBoostingRegressor
 from threadpoolctl import threadpool_limits
 
 from policies.autoscaling.forecast import (
+    GBR_SETTINGS,
+    LOG_OFFSET_TASKS,
     FeatureSpec,
     features,
     flatten_trees,
@@ -100,18 +101,6 @@ from sim.metrics import ServingModel, max_utilisation_for_p99
 #: The learned policy's lags (s) and rolling windows (s); the first window is the base level.
 LAGS: tuple[float, ...] = (0.0, 60.0, 120.0, 300.0, 600.0, 900.0, 1800.0, 3600.0)
 WINDOWS: tuple[float, ...] = (300.0, 900.0, 3600.0, 21600.0)
-
-#: Offset (fraction of one task's capacity_rps) added before logs (as the learned policy).
-LOG_OFFSET_TASKS = 0.01
-
-#: Gradient-boosting settings: scikit-learn's defaults except early stopping (off, so
-#: training is deterministic and uses every row) and the iteration count (a parameter).
-GBR_SETTINGS: dict[str, Any] = {
-    "learning_rate": 0.1,
-    "max_leaf_nodes": 15,
-    "min_samples_leaf": 20,
-    "early_stopping": False,
-}
 
 #: Hour of history a burst is measured against, in seconds.
 BURST_BASE_S = 3600.0
