@@ -34,6 +34,7 @@ import numpy as np
 import pandas as pd
 from scipy import stats
 
+from backends.sim_rollout import SUMMARY_KEYS
 from experiments.store import StoreError, read_runs
 from experiments.sweep import SAMPLE_AXES
 
@@ -45,20 +46,8 @@ METRICS: tuple[str, ...] = (
     "task_hours",
     "scaling_actions",
 )
-#: Rollout outcome keys (issue 10, section 6), reported when present.
-ROLLOUT_KEYS: tuple[str, ...] = (
-    "releases_total",
-    "releases_bad",
-    "bad_stopped_before_full",
-    "prevention_rate",
-    "false_rollbacks",
-    "lead_time_p50_s",
-    "time_to_detect_p50_s",
-    "time_to_recover_p50_s",
-    "blast_radius_failed_requests",
-    "approvals",
-    "human_wait_s",
-)
+#: Rollout outcome keys (issue 10, section 6), reported when present: the driver's summary keys.
+ROLLOUT_KEYS: tuple[str, ...] = SUMMARY_KEYS
 CI_METHODS = ("t", "bootstrap")
 
 
