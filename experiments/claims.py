@@ -520,7 +520,7 @@ def run_claims(
             rows = _run_claims(
                 staging, spec, Path(spec_path), ai, notes, workers, progress, log, store
             )
-    except (Interrupted, RunsStopped):
+    except (Interrupted, RunsStopped, KeyboardInterrupt):
         raise Interrupted(
             f"interrupted (Ctrl-C): the {len(store.executed)} runs finished now are kept in "
             f"{store.root}; run the same command again to run only the rest"
