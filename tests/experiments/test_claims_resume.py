@@ -112,18 +112,16 @@ def test_a_changed_code_version_runs_anew_and_a_corrupt_run_is_named(
 
     def rollout_runs(version: str) -> tuple[pd.DataFrame, RunStore]:
         store = RunStore(store_dir, version=version)
-        got = claims_rollouts.run_rollouts(
-            tmp_path / "rollouts", seeds=2, releases=8, days=0.5, workers=1, store=store
-        )
-        return got, store
+        specs = [rollouts.RunSpec(claims_rollouts.RISK, seed, 8, 0.5) for seed in (1, 2)]
+        return rollouts.run_all(specs, 1, False, store), store
 
     a, store = rollout_runs("1.0+git.aaaaaaa")
-    assert len(calls) == len(store.executed) == 6 and store.unused() == 0
+    assert len(calls) == len(store.executed) == 2 and store.unused() == 0
     again, store = rollout_runs("1.0+git.aaaaaaa")
-    assert len(calls) == 6 and store.executed == [] and store.reused() == 6
+    assert len(calls) == 2 and store.executed == [] and store.reused() == 2
     pd.testing.assert_frame_equal(a, again)
     other, store = rollout_runs("1.0+git.bbbbbbb")  # another code version: all run again
-    assert len(calls) == 12 and len(store.executed) == 6 and store.unused() == 6
+    assert len(calls) == 4 and len(store.executed) == 2 and store.unused() == 2
     pd.testing.assert_frame_equal(a, other)  # the model did not change, so neither do they
     assert RunStore(store_dir, version="x").key({"a": 1}) != RunStore(store_dir, version="y").key(
         {"a": 1}
