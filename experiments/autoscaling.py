@@ -388,7 +388,7 @@ def run_all(
     from tqdm import tqdm
 
     keys = [store.key(run_identity(s)) for s in specs] if store is not None else []
-    todo = [i for i in range(len(specs)) if store is None or not store.has(keys[i])]
+    todo = store.missing(keys) if store is not None else list(range(len(specs)))
     bar = tqdm(
         total=len(specs),
         initial=len(specs) - len(todo),

@@ -147,7 +147,7 @@ def run_all(
     from tqdm import tqdm
 
     keys = [store.key({"run": "rollouts", **asdict(s)}) for s in specs] if store else []
-    todo = [i for i in range(len(specs)) if store is None or not store.has(keys[i])]
+    todo = store.missing(keys) if store is not None else list(range(len(specs)))
     tables: dict[int, pd.DataFrame] = {}
     with tqdm(
         total=len(specs),

@@ -207,6 +207,14 @@ class RunStore:
     def has(self, key: str) -> bool:
         return key in self._stored
 
+    def missing(self, keys: list[str]) -> list[int]:
+        """Indices of ``keys`` not stored yet. The stored ones are read first, so a corrupt
+        part is reported (:class:`StoreError`) before anything runs."""
+        for key in keys:
+            if self.has(key):
+                self.get(key)
+        return [i for i, key in enumerate(keys) if not self.has(key)]
+
     def put(
         self, key: str, row: dict[str, Any], tables: dict[str, pd.DataFrame] | None = None
     ) -> None:

@@ -134,3 +134,4 @@ def test_a_changed_code_version_runs_anew_and_a_corrupt_run_is_named(
     (store_dir / "parts" / f"{key}.parquet").write_bytes(b"PAR1 half")
     with pytest.raises(StoreError, match=f"{key}.parquet: corrupt or partial"):
         rollout_runs("1.0+git.bbbbbbb")
+    assert len(calls) == 4  # reported before anything ran
