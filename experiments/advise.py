@@ -49,7 +49,6 @@ from __future__ import annotations
 import math
 import os
 import sys
-import tempfile
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -59,6 +58,7 @@ import numpy as np
 
 from experiments.autoscaling import SLO as EXPERIMENT_SLO
 from experiments.autoscaling import TUNING_GOOD_MINUTES
+from experiments.outputs import write_text_atomic
 from sim.fargate import VALID_SIZES
 from sim.scenario import ECS_TASKS_PER_SERVICE
 
@@ -516,7 +516,7 @@ def write_scenario(
     good_minutes: float,
 ) -> None:
     """Write the recommendation as a scenario TOML file (atomically: a temporary file in the
-    same folder, renamed into place). A trace given as a path is written relative to the
+    same folder, renamed into place, :func:`experiments.outputs.write_text_atomic`). A trace given as a path is written relative to the
     file's folder, so the pair can move together."""
     from backends.aws_import import to_toml
     from sim.traces.catalog import CATALOG
@@ -532,14 +532,7 @@ def write_scenario(
         "`fargate-lab simulate` on this file reproduces the confirmation figures."
     )
     path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as fh:
-            fh.write(to_toml(data, header=header))
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    write_text_atomic(path, to_toml(data, header=header))
 
 
 def format_advice(

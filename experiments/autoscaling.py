@@ -48,7 +48,7 @@ from collections.abc import Callable, Iterable
 from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import pandas as pd
@@ -73,6 +73,9 @@ from experiments.stats import summarise
 from policies.autoscaling.floor import covered_fraction, floor_for_metrics
 from policies.base import BasePolicy
 from policies.contract import MetricHistory
+
+if TYPE_CHECKING:
+    from experiments.store import RunStore
 
 POLICIES: tuple[str, ...] = (
     "static",
@@ -354,31 +357,66 @@ def _ignore_sigint() -> None:
     signal.signal(signal.SIGINT, signal.SIG_IGN)
 
 
+def run_identity(spec: RunSpec) -> dict[str, Any]:
+    """What fixes a run's record (its key in a :class:`experiments.store.RunStore`)."""
+    from dataclasses import asdict
+
+    return {
+        "run": "autoscaling",
+        "window": asdict(spec.window),
+        "policy": spec.policy,
+        "param": spec.param,
+        "kind": spec.kind,
+        "overrides": list(spec.overrides),
+    }
+
+
 def run_all(
-    specs: list[RunSpec], workers: int = 1, progress: bool = True, desc: str = "runs"
+    specs: list[RunSpec],
+    workers: int = 1,
+    progress: bool = True,
+    desc: str = "runs",
+    store: RunStore | None = None,
 ) -> list[dict[str, Any]]:
     """Run specs (in spec order), in parallel processes when ``workers > 1``, with a progress
     bar. On Ctrl-C the workers are stopped and :class:`RunsStopped` carries the completed
-    records."""
+    records.
+
+    With ``store`` only the specs not stored there run; each is stored as it finishes (an
+    error or Ctrl-C loses none that finished), and every record returned is read back from
+    the store, so a resumed call returns what an uninterrupted one does."""
     from tqdm import tqdm
 
-    bar = tqdm(total=len(specs), desc=desc, disable=not progress, unit="run")
+    keys = [store.key(run_identity(s)) for s in specs] if store is not None else []
+    todo = store.missing(keys) if store is not None else list(range(len(specs)))
+    bar = tqdm(
+        total=len(specs),
+        initial=len(specs) - len(todo),
+        desc=desc,
+        disable=not progress,
+        unit="run",
+    )
     done: dict[int, dict[str, Any]] = {}
+
+    def finish(i: int, record: dict[str, Any]) -> None:
+        if store is not None:
+            store.put(keys[i], record)
+        done[i] = record
+        bar.update()
+
     try:
         if workers <= 1:
-            for i, spec in enumerate(specs):
-                done[i] = run_one(spec)
-                bar.update()
+            for i in todo:
+                finish(i, run_one(specs[i]))
         else:
             pool = ProcessPoolExecutor(max_workers=workers, initializer=_ignore_sigint)
             try:
-                futures = {pool.submit(run_one, s): i for i, s in enumerate(specs)}
+                futures = {pool.submit(run_one, specs[i]): i for i in todo}
                 pending = set(futures)
                 while pending:
                     finished, pending = wait(pending, return_when=FIRST_COMPLETED)
                     for f in finished:
-                        done[futures[f]] = f.result()
-                        bar.update()
+                        finish(futures[f], f.result())
             except BaseException:
                 for p in list(getattr(pool, "_processes", {}).values()):
                     p.terminate()
@@ -390,6 +428,8 @@ def run_all(
         raise RunsStopped([done[i] for i in sorted(done)], len(specs)) from None
     finally:
         bar.close()
+    if store is not None:
+        return [store.get(k) for k in keys]
     return [done[i] for i in range(len(specs))]
 
 
@@ -460,11 +500,13 @@ def run_experiment(
     workers: int | None = None,
     progress: bool = True,
     log: Callable[[str], None] = print,
+    store: RunStore | None = None,
 ) -> pd.DataFrame:
     """Tune, run every (trace, policy, window), write config.json, tuning.parquet,
     runs.parquet, table.csv, report.md and the cost vs good-minutes figure into ``out``
     (all or nothing); return the table. ``seeds``: its length is the number of evaluation
-    windows asked for per trace."""
+    windows asked for per trace. ``store``: keep every run there and run only those not
+    stored yet (:func:`run_all`; ``fargate-lab claims`` resumes this way)."""
     traces, policies, seeds = list(traces), list(policies), list(seeds)
     validate_options(traces, policies, seeds, days, workers, window_step)
     out = check_out_dir(out)
@@ -480,7 +522,9 @@ def run_experiment(
     total = len(tuning_specs)
     finished: list[dict[str, Any]] = []
     try:
-        tuning_runs = pd.DataFrame(run_all(tuning_specs, workers, progress, desc="tuning"))
+        tuning_runs = pd.DataFrame(
+            run_all(tuning_specs, workers, progress, desc="tuning", store=store)
+        )
         finished = tuning_runs.to_dict("records")
         tuned: dict[str, dict[str, float]] = {t: {} for t in traces}
         if len(tuning_runs):
@@ -504,7 +548,7 @@ def run_experiment(
                 if value != tuned[t][BASELINE]
             ]
         total += len(specs)
-        runs = pd.DataFrame(run_all(specs, workers, progress, desc="experiment"))
+        runs = pd.DataFrame(run_all(specs, workers, progress, desc="experiment", store=store))
     except RunsStopped as stop:
         kept = finished + stop.records
         with staged_output(out) as tmp:

@@ -36,11 +36,14 @@ import tomllib
 from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import pandas as pd
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+
+if TYPE_CHECKING:
+    from experiments.store import RunStore
 
 SPECS = Path(__file__).parent / "specs"
 CLAIMS_SPEC = SPECS / "claims.toml"
@@ -483,13 +486,21 @@ def run_claims(
     progress: bool = True,
     log: Callable[[str], None] = print,
 ) -> list[ClaimRow]:
-    """Run the claims spec and write into ``out``, whole or not at all: ``claims.md`` (the
-    table), ``claims.csv`` (one line per measure), ``faults.parquet`` (the uptime runs),
-    ``spec.json``, ``autoscaling/`` (the experiment's folder, its report.md included) and,
-    when the spec has rollout claims, ``rollouts/`` (:func:`experiments.claims_rollouts.run_rollouts`).
-    Return the rows."""
+    """Run the claims spec and write into ``out``: ``claims.md`` (the table), ``claims.csv``
+    (one line per measure), ``faults.parquet`` (the uptime runs), ``spec.json``,
+    ``autoscaling/`` (the experiment's folder, its report.md included) and, when the spec has
+    rollout claims, ``rollouts/`` (:func:`experiments.claims_rollouts.run_rollouts`). Return
+    the rows.
+
+    Every run is kept in ``out/runs`` as it finishes (:class:`experiments.store.RunStore`,
+    keyed by what the run is and the code version): a re-run with the same ``out`` runs only
+    the runs not stored there, so an interrupted or failed run resumes with nothing lost and
+    nothing run twice, and a changed spec or code version runs its own runs, never mixing in
+    the old ones. The tables and reports are written together once every run is done, each
+    file replacing the previous one atomically (:func:`experiments.outputs.staged_output`)."""
     from experiments.autoscaling import RunsStopped
     from experiments.outputs import Interrupted, check_out_dir, staged_output
+    from experiments.store import RunStore
     from sim.traces.load import load_catalog_trace
 
     spec = load_claims_spec(spec_path, overrides)
@@ -498,17 +509,31 @@ def run_claims(
     for trace in spec.run.traces:  # fetched (or refused, offline) before any work
         load_catalog_trace(trace)
     r = spec.run
+    store = RunStore(out / "runs")
     log(
         f"claims: the autoscaling experiment on {', '.join(r.traces)} ({r.days:g}-day "
         f"windows, up to {r.windows} per trace), then the same windows with faults on"
+        + (f"; {store.found} runs already stored in {store.root}" if store.found else "")
     )
     try:
         with staged_output(out) as staging:
-            rows = _run_claims(staging, spec, Path(spec_path), ai, notes, workers, progress, log)
-    except (Interrupted, RunsStopped):
+            rows = _run_claims(
+                staging, spec, Path(spec_path), ai, notes, workers, progress, log, store
+            )
+    except (Interrupted, RunsStopped, KeyboardInterrupt):
         raise Interrupted(
-            f"interrupted (Ctrl-C): nothing written to {out}; the claims run starts over"
+            f"interrupted (Ctrl-C): the {len(store.executed)} runs finished now are kept in "
+            f"{store.root}; run the same command again to run only the rest"
         ) from None
+    log(
+        f"claims: {len(store.executed)} runs run now, {store.reused()} read from {store.root}"
+        + (
+            f"; {store.unused()} stored runs there are of another spec or code version "
+            "and were not used"
+            if store.unused()
+            else ""
+        )
+    )
     log(f"wrote claims.md, claims.csv, faults.parquet, autoscaling/ and rollouts/ in {out}")
     return rows
 
@@ -522,6 +547,7 @@ def _run_claims(
     workers: int | None,
     progress: bool,
     log: Callable[[str], None],
+    store: RunStore | None = None,
 ) -> list[ClaimRow]:
     from experiments.autoscaling import RunSpec, run_all, run_experiment
     from experiments.autoscaling_windows import WINDOW_STEP_DAYS, layout
@@ -539,6 +565,7 @@ def _run_claims(
         workers=workers,
         progress=progress,
         log=log,
+        store=store,
     )
     runs = pd.read_parquet(exp / "runs.parquet")
     tuned = json.loads((exp / "config.json").read_text())["tuned"]
@@ -551,7 +578,7 @@ def _run_claims(
         for p in spec.uptime.policies
     ]
     n_workers = workers or os.cpu_count() or 1
-    faults = pd.DataFrame(run_all(fault_specs, n_workers, progress, desc="faults"))
+    faults = pd.DataFrame(run_all(fault_specs, n_workers, progress, desc="faults", store=store))
     faults.to_parquet(staging / "faults.parquet", index=False)
     rollout_runs = None
     ro = spec.rollouts
@@ -563,7 +590,14 @@ def _run_claims(
             f"of {ro.days:g} days"
         )
         rollout_runs = run_rollouts(
-            staging / "rollouts", ro.seeds, ro.releases, ro.days, ro.candidates, workers, progress
+            staging / "rollouts",
+            ro.seeds,
+            ro.releases,
+            ro.days,
+            ro.candidates,
+            workers,
+            progress,
+            store,
         )
     rows = [
         cost_row(spec, runs, ai, notes),

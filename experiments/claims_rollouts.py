@@ -23,11 +23,15 @@ import os
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 import pandas as pd
 
 from experiments.rollouts import KINDS, RunSpec, per_run_table, run_all, summary_table
+
+if TYPE_CHECKING:
+    from experiments.store import RunStore
 
 RISK = "risk-driven (rules)"
 DIRECT = "pipeline direct"
@@ -59,15 +63,18 @@ def run_rollouts(
     candidates: Sequence[str] = (),
     workers: int | None = None,
     progress: bool = False,
+    store: RunStore | None = None,
 ) -> pd.DataFrame:
     """Run :func:`configs` over seeds 1..``seeds`` and write into ``out``: ``releases.parquet``
     (every run's releases table, with ``config`` and ``seed``; what ``fargate-lab experiment
     rollouts`` writes too), ``runs.parquet`` (one row per run, :func:`per_run_table`) and
-    ``table.csv`` (mean and 95% half-width per configuration). Return the runs table."""
+    ``table.csv`` (mean and 95% half-width per configuration). Return the runs table.
+    ``store``: keep every run there and run only those not stored yet
+    (:func:`experiments.rollouts.run_all`)."""
     names = configs(candidates)
     specs = [RunSpec(c, s, releases, days) for s in range(1, seeds + 1) for c in names]
     n_workers = workers or min(os.cpu_count() or 1, 2)
-    table = run_all(specs, n_workers, progress)
+    table = run_all(specs, n_workers, progress, store)
     if not len(table):
         raise ValueError(
             f"[rollouts]: no release in any run (releases = {releases}, days = {days:g}); "

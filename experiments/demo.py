@@ -2,9 +2,10 @@
 reduced grid, ``experiments/specs/claims-demo.toml`` (two traces, 1-day windows, three windows
 each), then its report. The table is printed; the last line says where the report is.
 
-The output folder is whole or absent (:func:`experiments.outputs.staged_output`, through
-:func:`experiments.claims.run_claims`): a failed or interrupted demo leaves ``--out`` as it
-was."""
+Through :func:`experiments.claims.run_claims`: the tables and reports in the output folder are
+whole or absent (:func:`experiments.outputs.staged_output`), and the runs are kept in
+``--out/runs`` as they finish, so a failed or interrupted demo resumes when run again with the
+same ``--out``."""
 
 from __future__ import annotations
 

@@ -271,7 +271,9 @@ def cmd_import_policy(args: argparse.Namespace) -> int:
         "import-policy`.\nAdd a [traffic] section (e.g. the trace from `ecs "
         "import-trace`) to replay real load.",
     )
-    Path(args.out).write_text(text)
+    from experiments.outputs import write_text_atomic
+
+    write_text_atomic(args.out, text)
     print(f"wrote {args.out}", file=sys.stderr)
     return 0
 
@@ -284,7 +286,10 @@ def cmd_import_trace(args: argparse.Namespace) -> int:
         since = parse_duration(args.since)
     except ValueError as exc:
         raise InputError(f"--since: {exc}") from None
-    result = import_trace(connect(args), _ref(args), since, args.out, time.time(), args.period)
+    from experiments.outputs import atomic_file
+
+    with atomic_file(args.out) as tmp:  # the previous file stays whole if the import fails
+        result = import_trace(connect(args), _ref(args), since, tmp, time.time(), args.period)
     print(
         f"wrote {args.out}: {result.rows} periods of {result.metric} ({result.missing} "
         "without a datapoint left out)",

@@ -180,9 +180,10 @@ def update(runs: pd.DataFrame, path: Path = LEADERBOARD) -> pd.DataFrame:
     keep = keep[keep._merge == "left_only"].drop(columns="_merge")
     frames = [f for f in (keep, runs) if len(f)]
     new = pd.concat(frames, ignore_index=True)[COLUMNS].sort_values(KEY, ignore_index=True)
-    tmp = path.with_name(f".{path.name}.tmp")
-    new.to_csv(tmp, index=False, float_format="%.10g")
-    tmp.replace(path)
+    from experiments.outputs import atomic_file
+
+    with atomic_file(path) as tmp:
+        new.to_csv(tmp, index=False, float_format="%.10g")
     return new
 
 

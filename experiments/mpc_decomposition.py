@@ -191,7 +191,10 @@ def main(argv: list[str] | None = None) -> None:
     with pd.option_context("display.width", 200, "display.max_columns", 20):
         print(table.to_string(index=False))
     if args.out:
-        table.to_csv(args.out, index=False)
+        from experiments.outputs import atomic_file
+
+        with atomic_file(args.out) as tmp:
+            table.to_csv(tmp, index=False)
 
 
 if __name__ == "__main__":

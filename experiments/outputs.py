@@ -5,6 +5,11 @@ output folder *before* any work (:func:`check_out_dir`) and writes into a tempor
 beside it, which is moved into place only when every file is written
 (:func:`staged_output`). A command that fails, or is interrupted, leaves the output folder as
 it was before the command: no empty folder, no half of the files.
+
+A single file written in place (a report into an existing results folder, a scenario file, a
+store's part) goes through :func:`atomic_file`: a temporary file in the same folder, moved
+onto the name with ``os.replace`` once written, so the name holds the previous file or the
+new one, never half of one.
 """
 
 from __future__ import annotations
@@ -98,6 +103,37 @@ def staged_output(path: str | os.PathLike[str]) -> Iterator[Path]:
             except OSError:
                 break
         raise
+
+
+@contextmanager
+def atomic_file(path: str | os.PathLike[str]) -> Iterator[Path]:
+    """Yield a temporary path beside ``path`` to write one file to; on success flush it to
+    disk and move it onto ``path`` (``os.replace``, atomic within a file system).
+
+    The temporary name is ``.<name>.tmp-<pid><suffix>``: hidden, in the same folder (so the
+    move never crosses file systems) and with ``path``'s suffix (writers that choose the
+    format by extension, e.g. matplotlib's ``savefig``, write the right one). On any
+    exception, KeyboardInterrupt included, the temporary file is removed and ``path`` is left
+    as it was. A process killed outright (SIGKILL) can leave the hidden temporary file, never
+    a partial ``path``.
+    """
+    path = Path(path)
+    tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}{path.suffix}")
+    tmp.unlink(missing_ok=True)
+    try:
+        yield tmp
+        with open(tmp, "rb") as fh:
+            os.fsync(fh.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        tmp.unlink(missing_ok=True)
+        raise
+
+
+def write_text_atomic(path: str | os.PathLike[str], text: str) -> None:
+    """Write ``text`` (UTF-8) to ``path`` through :func:`atomic_file`."""
+    with atomic_file(path) as tmp:
+        tmp.write_text(text, encoding="utf-8")
 
 
 class Interrupted(Exception):

@@ -35,12 +35,15 @@ from collections.abc import Sequence
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import pandas as pd
 
 from experiments.stats import ci95
+
+if TYPE_CHECKING:
+    from experiments.store import RunStore
 
 #: Bad kinds, in the order of sim/releases.py.
 KINDS: tuple[str, ...] = ("crash-loop", "errors", "latency", "late-failure", "partial")
@@ -131,23 +134,46 @@ def run_one(spec: RunSpec) -> pd.DataFrame:
     return table.assign(config=spec.config, seed=spec.seed)
 
 
-def run_all(specs: Sequence[RunSpec], workers: int, progress: bool) -> pd.DataFrame:
-    """Every spec's releases table, in spec order (a process pool when ``workers > 1``)."""
+def run_all(
+    specs: Sequence[RunSpec], workers: int, progress: bool, store: RunStore | None = None
+) -> pd.DataFrame:
+    """Every spec's releases table, in spec order (a process pool when ``workers > 1``).
+
+    With ``store`` only the specs not stored there run, each stored (its releases table) as
+    it finishes, and every table is read back from the store, so a resumed call returns
+    what an uninterrupted one does (``fargate-lab claims`` resumes this way)."""
+    from dataclasses import asdict
+
     from tqdm import tqdm
 
-    with tqdm(total=len(specs), desc="rollout runs", disable=not progress, unit="run") as bar:
+    keys = [store.key({"run": "rollouts", **asdict(s)}) for s in specs] if store else []
+    todo = store.missing(keys) if store is not None else list(range(len(specs)))
+    tables: dict[int, pd.DataFrame] = {}
+    with tqdm(
+        total=len(specs),
+        initial=len(specs) - len(todo),
+        desc="rollout runs",
+        disable=not progress,
+        unit="run",
+    ) as bar:
+
+        def finish(i: int, table: pd.DataFrame) -> None:
+            if store is not None:
+                spec = specs[i]
+                store.put(keys[i], {"config": spec.config, "seed": spec.seed}, {"releases": table})
+            tables[i] = table
+            bar.update()
+
         if workers <= 1:
-            tables = []
-            for spec in specs:
-                tables.append(run_one(spec))
-                bar.update()
+            for i in todo:
+                finish(i, run_one(specs[i]))
         else:
             with ProcessPoolExecutor(max_workers=workers) as pool:
-                tables = []
-                for table in pool.map(run_one, specs):
-                    tables.append(table)
-                    bar.update()
-    return pd.concat(tables, ignore_index=True)
+                for i, table in zip(todo, pool.map(run_one, [specs[i] for i in todo]), strict=True):
+                    finish(i, table)
+    if store is not None:
+        return pd.concat([store.table(k, "releases") for k in keys], ignore_index=True)
+    return pd.concat([tables[i] for i in range(len(specs))], ignore_index=True)
 
 
 def run_measures(table: pd.DataFrame) -> dict[str, Any]:

@@ -35,6 +35,7 @@ import pandas as pd
 from scipy import stats
 
 from backends.sim_rollout import SUMMARY_KEYS
+from experiments.outputs import atomic_file, write_text_atomic
 from experiments.store import StoreError, read_runs
 from experiments.sweep import SAMPLE_AXES
 
@@ -271,7 +272,9 @@ def write_report(
     method: str = "t",
 ) -> Path:
     """Write report.md, cost_vs_good_minutes.png and timeseries.png into ``root``; return
-    the report's path."""
+    the report's path. Each file is written to a temporary file beside it and moved into
+    place (:func:`experiments.outputs.atomic_file`), the figures before the report: a failed
+    or interrupted report leaves every file whole, the previous report's or the new one's."""
     root = Path(root)
     if method not in CI_METHODS:
         raise ValueError(f"--ci {method!r}: allowed values are {', '.join(CI_METHODS)}")
@@ -295,9 +298,11 @@ def write_report(
         chosen = match.iloc[0]
     metrics, source = run_metrics(root, chosen)
     scen = json.loads(chosen["scenario_json"])
-    plot_pareto(table, root / "cost_vs_good_minutes.png")
+    with atomic_file(root / "cost_vs_good_minutes.png") as tmp:
+        plot_pareto(table, tmp)
     title = f"{_label(chosen, [])} on {Path(str(chosen['trace'])).name}, seed {chosen['seed']}"
-    plot_timeseries(metrics, float(scen["service"]["capacity_rps"]), title, root / "timeseries.png")
+    with atomic_file(root / "timeseries.png") as tmp:
+        plot_timeseries(metrics, float(scen["service"]["capacity_rps"]), title, tmp)
 
     how = (
         "Student t (scipy.stats.t)"
@@ -368,5 +373,5 @@ def write_report(
         "",
     ]
     out = root / "report.md"
-    out.write_text("\n".join(lines))
+    write_text_atomic(out, "\n".join(lines))
     return out

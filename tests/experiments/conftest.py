@@ -35,3 +35,9 @@ def tiny_demo(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, list, str
     with contextlib.redirect_stdout(printed):
         rows = demo.run_demo(out, overrides=TINY_DEMO, workers=1, progress=False)
     return out, rows, printed.getvalue()
+
+
+@pytest.fixture(scope="session")
+def tiny_overrides() -> dict:
+    """:data:`TINY_DEMO`, for tests that run the claims themselves (test_claims_resume.py)."""
+    return TINY_DEMO

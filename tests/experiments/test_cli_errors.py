@@ -201,13 +201,16 @@ def test_ctrl_c_during_simulate_exits_130_and_writes_nothing(tmp_path: Path) -> 
     assert listing(tmp_path) == before
 
 
-def test_ctrl_c_during_demo_leaves_no_folder(tmp_path: Path) -> None:
+def test_ctrl_c_during_demo_keeps_only_the_finished_runs(tmp_path: Path) -> None:
     if not os.environ.get(MIRROR_ENV):
         pytest.skip("no trace mirror: set FARGATE_LAB_TRACE_MIRROR")
     out = tmp_path / "demo"
     done = interrupt_when_staging(["demo", "--out", str(out)], tmp_path, "demo")
-    one_line_error(done, status=130)
-    assert list(tmp_path.iterdir()) == []
+    line = one_line_error(done, status=130)
+    assert f"are kept in {out / 'runs'}" in line and "run the same command again" in line
+    assert list(tmp_path.iterdir()) == [out]  # no staging folder left
+    assert [p.name for p in out.iterdir()] == ["runs"]  # no table, no report: the runs only
+    assert not list((out / "runs" / "parts").glob(".*"))  # and no partial run
 
 
 # ---------------------------------------------------------------------------------------

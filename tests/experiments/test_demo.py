@@ -18,6 +18,7 @@ def test_demo_writes_a_whole_folder_and_says_where_the_report_is(tiny_demo) -> N
         "claims.md",
         "faults.parquet",
         "rollouts",
+        "runs",  # the store the next run with this --out resumes from
         "spec.json",
     ]
     assert [p.name for p in out.parent.iterdir()] == ["demo-output"]  # no staging left

@@ -52,3 +52,20 @@ def test_success_replaces_same_names_and_keeps_others(tmp_path):
     assert sorted(p.name for p in (target / "run").iterdir()) == ["metrics.parquet"]
     assert (target / "notes.txt").read_text() == "mine"
     assert sorted(p.name for p in tmp_path.iterdir()) == ["out"]
+
+
+def test_atomic_file_keeps_the_previous_file_when_the_writer_fails(tmp_path):
+    from experiments.outputs import atomic_file, write_text_atomic
+
+    target = tmp_path / "report.md"
+    write_text_atomic(target, "old")
+    with pytest.raises(RuntimeError), atomic_file(target) as tmp:
+        assert tmp.parent == tmp_path and tmp.suffix == ".md" and tmp.name.startswith(".")
+        tmp.write_text("half of the n")
+        raise RuntimeError("boom")
+    assert target.read_text() == "old"
+    assert [p.name for p in tmp_path.iterdir()] == ["report.md"]
+    with atomic_file(target) as tmp:
+        tmp.write_text("new")
+    assert target.read_text() == "new"
+    assert [p.name for p in tmp_path.iterdir()] == ["report.md"]

@@ -273,6 +273,51 @@ def test_rollout_section_when_summary_has_releases(tmp_path: Path) -> None:
     assert json.loads((out / "sweep.json").read_text())["grid_size"] == 4
 
 
+def test_a_report_that_fails_midway_leaves_the_previous_files_whole(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import experiments.sweep_report as sweep_report
+
+    spec = write_spec(
+        tmp_path, '[axes]\n"autoscaler.policy" = ["static", "hpa"]\n"run.seed" = [1]\n'
+    )
+    out = tmp_path / "out"
+    run_sweep(spec, out, workers=1, progress=False, tables=True)
+    write_report(out)
+    before = {p.name: p.read_bytes() for p in out.iterdir() if p.is_file()}
+
+    def half_figure(metrics, capacity_rps, title, path) -> None:
+        path.write_bytes(b"\x89PNG half a figure")
+        raise RuntimeError("disk full")
+
+    write_text = Path.write_text
+
+    def half_text(self: Path, data: str, *args, **kwargs) -> int:
+        write_text(self, data[: len(data) // 2], *args, **kwargs)
+        raise RuntimeError("disk full")
+
+    # the timeseries figure, then report.md, half written when the writer fails
+    for target, attr, broken in [
+        (sweep_report, "plot_timeseries", half_figure),
+        (Path, "write_text", half_text),
+    ]:
+        with monkeypatch.context() as m:
+            m.setattr(target, attr, broken)
+            with pytest.raises(RuntimeError, match="disk full"):
+                write_report(out, baseline="hpa")  # another report: its text would differ
+        after = {p.name: p.read_bytes() for p in out.iterdir() if p.is_file()}
+        assert sorted(after) == sorted(before)  # no partial or temporary file left
+        assert after["report.md"] == before["report.md"]
+        assert after["runs.parquet"] == before["runs.parquet"]
+        if attr == "plot_timeseries":
+            assert after["timeseries.png"] == before["timeseries.png"]
+        for name in ("timeseries.png", "cost_vs_good_minutes.png"):
+            assert after[name].startswith(b"\x89PNG\r\n") and after[name].endswith(
+                b"IEND\xaeB`\x82"
+            )
+    assert "`hpa`" in write_report(out, baseline="hpa").read_text()  # and the next one works
+
+
 def test_autoscaling_specs_hold_the_experiments_windows_and_settings() -> None:
     """The tuning spec loads whole (every point validated); the evaluation spec (1,026 points,
     slow to validate) holds the same settings plus the oracle and the evaluation windows."""
