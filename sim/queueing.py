@@ -30,7 +30,8 @@ import math
 from collections.abc import Sequence
 
 import numpy as np
-from scipy.optimize import brentq
+
+from sim.brent import brentq
 
 __all__ = [
     "MMkTable",
@@ -200,7 +201,8 @@ def _quantile_dimless(p: np.ndarray, k: int, rho: np.ndarray, iters: int = 64) -
 def response_quantile(p: ArrayLike, k: int, mu: ArrayLike, rho: ArrayLike) -> np.ndarray:
     """Exact p-quantile of the M/M/k response time (seconds), for reference and tests only.
 
-    Solves ``response_sf(t) = 1 - p`` with ``scipy.optimize.brentq`` separately for each
+    Solves ``response_sf(t) = 1 - p`` with Brent's method (``sim.brent.brentq``, the same
+    roots as ``scipy.optimize.brentq``) separately for each
     element (a bracketing root finder on a monotone tail; the tail is Gross et al. 2008,
     section 2.3).  Slow: use
     :class:`MMkTable` in the simulator.  Broadcasts over ``p``, ``mu`` and ``rho``;
