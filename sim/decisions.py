@@ -1,17 +1,18 @@
-"""The decisions table: one row per controller round, kept as growing typed columns.
+"""The decisions table: one row per controller round, kept as typed columns.
 
 A round is recorded every policy interval (a year at 60 s: 525,600 rows). Kept as a list of
-Python tuples, each row cost about 300 bytes during the run (a tuple, a float object per
-float, the reason string) and the table was built from them at the end through object
-columns. Here each column is an ``array.array`` of machine values (8 bytes per value) that
-numpy reads without a copy at the end, and the policy name and the reason, which repeat
-(a reactive rule's "cooldown" and "in band" reasons), are kept as codes into their distinct
-strings: the table's ``policy`` and ``reason`` columns are pandas Categoricals.
+Python tuples for the whole run, each row cost about 300 bytes (a tuple, a float object per
+float, the reason string), and the table was built from them at the end through object
+columns. Here rows are still appended as tuples (the cheapest append: a round's recording
+stays cheap), but every :data:`CHUNK_ROWS` rows they are converted to numpy columns (8 bytes
+a number). The policy name and the reason, which repeat (a reactive rule's "cooldown" and
+"within band" reasons), are kept as codes into their distinct strings: the table's
+``policy`` and ``reason`` columns are pandas Categoricals. The values are those of the
+tuple-built table (tests/sim/test_decisions_table.py).
 """
 
 from __future__ import annotations
 
-from array import array
 from typing import Any
 
 import numpy as np
@@ -34,76 +35,83 @@ OBSERVED_COLUMNS = (
 #: round started from), the decided count (missing: no change) and the policy's reason.
 DECISION_COLUMNS = ("time_s", "policy", *OBSERVED_COLUMNS, "desired", "reason")
 
-#: The integer columns (int64) and the keys of ``DecisionRecord.observed`` they come from.
-_COUNTS = ("running", "pending", "healthy", "min_tasks", "max_tasks")
-_FLOATS = ("CPUUtilization", "RequestCount")
+#: Rounds kept as Python tuples (the cheapest append) before they are converted to typed
+#: columns: a bounded number of rows (a year at 60 s is 525,600) ever exists as tuples.
+CHUNK_ROWS = 4096
 
-
-class _Codes:
-    """Strings as int32 codes into their distinct values, in order of first appearance."""
-
-    def __init__(self) -> None:
-        self.index: dict[str, int] = {}
-        self.codes = array("i")
-
-    def append(self, value: str) -> None:
-        code = self.index.get(value)
-        if code is None:
-            code = self.index[value] = len(self.index)
-        self.codes.append(code)
-
-    def categorical(self) -> pd.Categorical:
-        categories = pd.Index(list(self.index), dtype=str)
-        return pd.Categorical.from_codes(np.frombuffer(self.codes, dtype=np.int32), categories)
+_INTS = ("desired_before", "running", "pending", "healthy", "min_tasks", "max_tasks")
+_FLOATS = ("time_s", "CPUUtilization", "RequestCount")
 
 
 class DecisionLog:
     """The rows of the decisions table as they are recorded (:meth:`append`), and the table
     (:meth:`frame`): ``time_s``, ``CPUUtilization`` and ``RequestCount`` float64, the counts
     int64, ``desired`` nullable Int64 (missing: the policy asked for no change), ``policy``
-    and ``reason`` Categorical."""
+    and ``reason`` Categorical (categories in order of first appearance).
+
+    Rows arrive as tuples and are converted :data:`CHUNK_ROWS` at a time into numpy columns
+    (8 bytes a number, 4 bytes a string code).
+    """
 
     def __init__(self) -> None:
-        self.time_s = array("d")
-        self.desired_before = array("q")
-        self.counts = {name: array("q") for name in _COUNTS}
-        self.floats = {name: array("d") for name in _FLOATS}
-        self.desired = array("d")  # NaN: no change
-        self.policy = _Codes()
-        self.reason = _Codes()
+        self._rows: list[tuple] = []
+        self._parts: list[dict[str, np.ndarray]] = []
+        self._codes: dict[str, dict[str, int]] = {"policy": {}, "reason": {}}
 
     def __len__(self) -> int:
-        return len(self.time_s)
+        return len(self._rows) + sum(len(p["time_s"]) for p in self._parts)
 
     def append(self, record: Any) -> None:
         """Keep one controller round (backends.base.DecisionRecord)."""
         seen = record.observed
-        self.time_s.append(float(record.time))
-        self.policy.append(record.policy)
-        self.desired_before.append(record.desired_before)
-        for name, column in self.counts.items():
-            column.append(seen[name])
-        for name, column in self.floats.items():
-            column.append(seen[name])
-        self.desired.append(np.nan if record.desired is None else record.desired)
-        self.reason.append(record.reason)
+        self._rows.append(
+            (
+                float(record.time),
+                record.policy,
+                record.desired_before,
+                seen["running"],
+                seen["pending"],
+                seen["healthy"],
+                seen["min_tasks"],
+                seen["max_tasks"],
+                seen["CPUUtilization"],
+                seen["RequestCount"],
+                record.desired,
+                record.reason,
+            )
+        )
+        if len(self._rows) >= CHUNK_ROWS:
+            self._flush()
+
+    def _flush(self) -> None:
+        """Convert the pending tuples to typed columns."""
+        if not self._rows:
+            return
+        columns = dict(zip(DECISION_COLUMNS, zip(*self._rows, strict=True), strict=True))
+        self._rows = []
+        part = {name: np.array(columns[name], dtype=np.float64) for name in _FLOATS}
+        part.update({name: np.array(columns[name], dtype=np.int64) for name in _INTS})
+        part["desired"] = np.array(
+            [np.nan if d is None else d for d in columns["desired"]], dtype=np.float64
+        )
+        for name, index in self._codes.items():
+            part[name] = np.array(
+                [index.setdefault(s, len(index)) for s in columns[name]], dtype=np.int32
+            )
+        self._parts.append(part)
 
     def frame(self) -> pd.DataFrame:
         """The table, columns in :data:`DECISION_COLUMNS` order."""
+        self._flush()
 
-        def floats(a: array) -> np.ndarray:
-            return np.frombuffer(a, dtype=np.float64) if len(a) else np.zeros(0)
+        def column(name: str, dtype: type) -> np.ndarray:
+            parts = [p[name] for p in self._parts]
+            return np.concatenate(parts) if parts else np.zeros(0, dtype=dtype)
 
-        def ints(a: array) -> np.ndarray:
-            return np.frombuffer(a, dtype=np.int64) if len(a) else np.zeros(0, dtype=np.int64)
-
-        data = {
-            "time_s": floats(self.time_s),
-            "policy": self.policy.categorical(),
-            "desired_before": ints(self.desired_before),
-            **{name: ints(column) for name, column in self.counts.items()},
-            **{name: floats(column) for name, column in self.floats.items()},
-            "desired": pd.array(floats(self.desired), dtype="Int64"),
-            "reason": self.reason.categorical(),
-        }
-        return pd.DataFrame(data, columns=list(DECISION_COLUMNS))
+        data: dict[str, Any] = {name: column(name, np.float64) for name in _FLOATS}
+        data.update({name: column(name, np.int64) for name in _INTS})
+        data["desired"] = pd.array(column("desired", np.float64), dtype="Int64")
+        for name, index in self._codes.items():
+            categories = pd.Index(list(index), dtype=str)
+            data[name] = pd.Categorical.from_codes(column(name, np.int32), categories)
+        return pd.DataFrame(data, columns=list(DECISION_COLUMNS), copy=False)

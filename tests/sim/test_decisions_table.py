@@ -10,6 +10,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
+import sim.decisions as decisions
 from backends.base import DecisionRecord
 from backends.sim import run_simulation
 from policies.autoscaling.reactive import ReactivePolicy
@@ -70,9 +71,11 @@ def _record(t: float, policy: str, desired: int | None, cpu: float, reason: str)
     return DecisionRecord(t, policy, seen, 3, desired, reason)
 
 
-def test_hand_made_rows_keep_their_values() -> None:
+@pytest.mark.parametrize("chunk", [4096, 2])
+def test_hand_made_rows_keep_their_values(monkeypatch, chunk: int) -> None:
     """No change (None), a change, a zero, NaN metrics, repeated and distinct reasons and
-    two policies."""
+    two policies; in one chunk and in chunks of 2 rows (new reasons in later chunks)."""
+    monkeypatch.setattr(decisions, "CHUNK_ROWS", chunk)
     records = [
         _record(0.0, "A", None, math.nan, "nothing published"),
         _record(60.0, "A", 5, 81.25, "scale out"),
@@ -83,6 +86,7 @@ def test_hand_made_rows_keep_their_values() -> None:
     log = DecisionLog()
     for r in records:
         log.append(r)
+    assert len(log) == len(records)
     got = log.frame()
     _same_values(got, _rows_frame(records))
     assert got["desired"].isna().tolist() == [True, False, True, False, True]
