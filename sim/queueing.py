@@ -52,6 +52,9 @@ LATE_EPS = 1e-12
 
 ArrayLike = np.ndarray | float
 
+#: ``ndarray.min`` without its Python wrapper (the same reduction).
+_min = np.minimum.reduce
+
 
 def _check_k(k: int) -> int:
     if isinstance(k, bool) or int(k) != k or k < 1:
@@ -109,6 +112,10 @@ def _sf_dimless(x: np.ndarray, k: int, rho: np.ndarray, c: np.ndarray) -> np.nda
     r = k * (1.0 - rho)
     d = np.abs(r - 1.0)
     m = np.minimum(r, 1.0)
+    if np.ndim(d) == 1 and len(d) and not _min(d) < THETA_MU_TOL:
+        # No element near r = 1 (the usual case, and a finite d >= 1e-9 cannot divide by 0):
+        # the same operations as below for every element, without the two selections.
+        return np.exp(-x) + c * np.exp(-m * x) * (-np.expm1(-d * x) / d)
     small = d < THETA_MU_TOL
     with np.errstate(divide="ignore", invalid="ignore"):
         h = np.where(small, x, -np.expm1(-d * x) / np.where(small, 1.0, d))
