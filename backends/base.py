@@ -113,12 +113,14 @@ class DecisionRecord:
 def observed_summary(obs: Observation) -> dict[str, Any]:
     """The key values a policy saw: counts, range, and the latest visible period's
     CPUUtilization and RequestCount (NaN when no period is visible or none was published)."""
-    latest = {"CPUUtilization": math.nan, "RequestCount": math.nan}
+    cpu = requests = math.nan
     metrics = obs.metrics
     if len(metrics.start):
-        for name in latest:
-            if name in metrics.columns:
-                latest[name] = float(metrics.columns[name][-1])
+        columns = metrics.columns
+        if "CPUUtilization" in columns:
+            cpu = float(columns["CPUUtilization"][-1])
+        if "RequestCount" in columns:
+            requests = float(columns["RequestCount"][-1])
     return {
         "desired": obs.desired,
         "running": obs.running,
@@ -126,7 +128,8 @@ def observed_summary(obs: Observation) -> dict[str, Any]:
         "healthy": obs.healthy,
         "min_tasks": obs.min_tasks,
         "max_tasks": obs.max_tasks,
-        **latest,
+        "CPUUtilization": cpu,
+        "RequestCount": requests,
     }
 
 

@@ -22,7 +22,6 @@ import math
 from collections.abc import Iterator
 from typing import TYPE_CHECKING, Any
 
-import numpy as np
 import simpy
 
 from policies.contract import Decision, DeploymentState, FutureLoad, Observation
@@ -88,7 +87,7 @@ class SimBackend:
         sim.sync()
         run = sim.scenario.run
         visible_until = sim.env.now - run.publication_delay
-        visible = int(np.floor(visible_until / run.metrics_period + 1e-9))
+        visible = math.floor(visible_until / run.metrics_period + 1e-9)
         svc = sim.scenario.service
         future = None
         if self.wants_future:

@@ -35,9 +35,9 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 
 import numpy as np
-from scipy.optimize import brentq
 
 from policies.contract import METRIC_NAMES, MetricHistory
+from sim.brent import brentq
 from sim.queueing import MMkTable, mixture_quantile, response_quantile
 
 #: Model columns kept beside the CloudWatch ones.

@@ -30,7 +30,8 @@ import math
 from collections.abc import Sequence
 
 import numpy as np
-from scipy.optimize import brentq
+
+from sim.brent import brentq
 
 __all__ = [
     "MMkTable",
@@ -50,6 +51,9 @@ THETA_MU_TOL = 1e-9
 LATE_EPS = 1e-12
 
 ArrayLike = np.ndarray | float
+
+#: ``ndarray.min`` without its Python wrapper (the same reduction).
+_min = np.minimum.reduce
 
 
 def _check_k(k: int) -> int:
@@ -108,6 +112,10 @@ def _sf_dimless(x: np.ndarray, k: int, rho: np.ndarray, c: np.ndarray) -> np.nda
     r = k * (1.0 - rho)
     d = np.abs(r - 1.0)
     m = np.minimum(r, 1.0)
+    if np.ndim(d) == 1 and len(d) and not _min(d) < THETA_MU_TOL:
+        # No element near r = 1 (the usual case, and a finite d >= 1e-9 cannot divide by 0):
+        # the same operations as below for every element, without the two selections.
+        return np.exp(-x) + c * np.exp(-m * x) * (-np.expm1(-d * x) / d)
     small = d < THETA_MU_TOL
     with np.errstate(divide="ignore", invalid="ignore"):
         h = np.where(small, x, -np.expm1(-d * x) / np.where(small, 1.0, d))
@@ -200,7 +208,8 @@ def _quantile_dimless(p: np.ndarray, k: int, rho: np.ndarray, iters: int = 64) -
 def response_quantile(p: ArrayLike, k: int, mu: ArrayLike, rho: ArrayLike) -> np.ndarray:
     """Exact p-quantile of the M/M/k response time (seconds), for reference and tests only.
 
-    Solves ``response_sf(t) = 1 - p`` with ``scipy.optimize.brentq`` separately for each
+    Solves ``response_sf(t) = 1 - p`` with Brent's method (``sim.brent.brentq``, the same
+    roots as ``scipy.optimize.brentq``) separately for each
     element (a bracketing root finder on a monotone tail; the tail is Gross et al. 2008,
     section 2.3).  Slow: use
     :class:`MMkTable` in the simulator.  Broadcasts over ``p``, ``mu`` and ``rho``;

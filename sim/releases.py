@@ -68,7 +68,6 @@ from typing import Annotated, Any, Literal
 import numpy as np
 import pandas as pd
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
-from scipy.special import expit, logit
 
 from sim.traffic.config import Duration as _Duration
 
@@ -93,6 +92,23 @@ __all__ = [
 ]
 
 Duration = Annotated[_Duration, Field(ge=0)]
+
+
+def expit(x: Any) -> Any:
+    """``scipy.special.expit`` (the logistic sigmoid), imported on first use: scipy.special
+    costs about half a second to import, and a scenario without releases draws none."""
+    from scipy.special import expit as _expit
+
+    return _expit(x)
+
+
+def logit(p: Any) -> Any:
+    """``scipy.special.logit``, imported on first use (see :func:`expit`)."""
+    from scipy.special import logit as _logit
+
+    return _logit(p)
+
+
 DAY_S = 86400.0
 HOUR_S = 3600.0
 

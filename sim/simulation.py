@@ -31,6 +31,8 @@ import pandas as pd
 import simpy
 
 from sim import tasks as lc
+from sim.decisions import DECISION_COLUMNS, DecisionLog
+from sim.decisions import OBSERVED_COLUMNS as OBSERVED_COLUMNS
 from sim.fargate import billed_seconds
 from sim.faults import Faults
 from sim.metrics import (
@@ -91,24 +93,6 @@ def serving_model(scenario: Scenario) -> ServingModel:
 def slo_utilisation(scenario: Scenario) -> float:
     """The highest per-task utilisation whose p99 meets the scenario's SLO."""
     return max_utilisation_for_p99(serving_model(scenario), scenario.slo.p99_ms / 1000.0, RHO_CAP)
-
-
-#: What a policy saw, from backends.base.observed_summary: the counts, the scalable range,
-#: and the latest visible period's CPUUtilization and RequestCount (NaN when none is visible).
-OBSERVED_COLUMNS = (
-    "desired_before",
-    "running",
-    "pending",
-    "healthy",
-    "min_tasks",
-    "max_tasks",
-    "CPUUtilization",
-    "RequestCount",
-)
-#: Columns of the decisions table: one row per controller round: its time, the policy (class
-#: name), what it observed (OBSERVED_COLUMNS; ``desired_before`` is the desired count the
-#: round started from), the decided count (missing: no change) and the policy's reason.
-DECISION_COLUMNS = ("time_s", "policy", *OBSERVED_COLUMNS, "desired", "reason")
 
 
 def _no_decisions() -> pd.DataFrame:
@@ -226,7 +210,7 @@ class Simulation:
             deprovisioning=svc.deprovisioning,
         )
         self._events: list[tuple] = []
-        self._decisions: list[tuple] = []
+        self._decisions = DecisionLog()
         self._next_id = 0
         self._warm = False
         self.n_running = 0
@@ -536,38 +520,10 @@ class Simulation:
     # -- decisions ------------------------------------------------------------------------
     def record_decision(self, record: Any) -> None:
         """Keep one controller round (backends.base.DecisionRecord) as a row."""
-        seen = record.observed
-        self._decisions.append(
-            (
-                float(record.time),
-                record.policy,
-                record.desired_before,
-                seen["running"],
-                seen["pending"],
-                seen["healthy"],
-                seen["min_tasks"],
-                seen["max_tasks"],
-                seen["CPUUtilization"],
-                seen["RequestCount"],
-                record.desired,
-                record.reason,
-            )
-        )
+        self._decisions.append(record)
 
     def _decisions_frame(self) -> pd.DataFrame:
-        df = pd.DataFrame(self._decisions, columns=DECISION_COLUMNS)
-        ints = ("desired_before", "running", "pending", "healthy", "min_tasks", "max_tasks")
-        return df.astype(
-            {
-                "time_s": float,
-                **{name: "int64" for name in ints},
-                "CPUUtilization": float,
-                "RequestCount": float,
-                "desired": "Int64",
-                "policy": str,
-                "reason": str,
-            }
-        )
+        return self._decisions.frame()
 
     def _summary(self) -> dict[str, Any]:
         cols = self.store.columns

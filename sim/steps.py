@@ -31,6 +31,9 @@ import numpy as np
 #: grow with the run.
 CHUNK_TICKS = 86_400
 
+#: ``ndarray.sum`` of a 1-D array without its Python wrapper: the same pairwise reduction.
+_add_reduce = np.add.reduce
+
 
 class StepSeries:
     """A per-tick integer count that changes only at events, kept as change points.
@@ -238,6 +241,19 @@ class PeriodIntegral:
     # -- readers ----------------------------------------------------------------------
     def period_sum(self, i: int) -> float:
         """The sum of period ``i``'s per-tick values (``np.add.reduce``)."""
+        lo = self._reduced
+        if i == lo:  # the next period, as the metric store asks each period in turn
+            tpp = self.tpp
+            off = i * tpp - self._base
+            if (i + 1) * tpp <= self.n_ticks and off + tpp <= len(self._buf):
+                # _reduce's arithmetic for one whole period, without its 2-D reshapes: the
+                # row sums of the reshaped block are these 1-D reductions, bit for bit.
+                seg = self._buf[off : off + tpp]
+                total = _add_reduce(seg)
+                self._pairwise[i] = total
+                self._reduceat[i] = seg[0] + _add_reduce(seg[1:])
+                self._reduced = i + 1
+                return float(total)
         self._reduce(i + 1)
         return float(self._pairwise[i])
 

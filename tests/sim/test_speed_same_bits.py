@@ -8,6 +8,7 @@ import numpy as np
 import pytest
 
 import sim.metrics as metrics
+import sim.queueing as queueing
 from backends.sim import run_simulation
 from sim.queueing import MMkTable
 from sim.scenario import scenario_from_dict
@@ -93,3 +94,29 @@ def test_metric_key_test_reads_no_column() -> None:
     assert "CPUUtilization" in history.columns
     assert "no-such-metric" not in history.columns
     assert store.latency_done == 0, "a key test must not compute the latency columns"
+
+
+@pytest.mark.parametrize("k", [1, 2, 4, 16])
+def test_response_tail_of_an_array_is_the_tail_of_each_element(k: int) -> None:
+    """_sf_dimless's shortcut for arrays with no element near theta = mu gives the bits of
+    the general path, which scalars take (the model calls it on per-tick arrays)."""
+    rng = np.random.default_rng(k)
+    rho = rng.uniform(0.0, 0.99, 400)
+    x = np.concatenate([rng.uniform(0.0, 5.0, 200), rng.uniform(5.0, 3000.0, 200)])
+    c = queueing.erlang_c(k, rho)
+
+    def one_by_one(x, rho, c):
+        return np.array(
+            [
+                queueing._sf_dimless(np.float64(a), k, np.float64(b), np.float64(d))
+                for a, b, d in zip(x, rho, c, strict=True)
+            ]
+        )
+
+    got = queueing._sf_dimless(x, k, rho, c)
+    assert np.array_equal(got, one_by_one(x, rho, c))
+    assert got.min() == 0.0 and got.max() > 0.5
+    # With an element at theta = mu (k (1 - rho) = 1), the array takes the general path.
+    rho[7] = 1.0 - 1.0 / k if k > 1 else 0.0
+    c = queueing.erlang_c(k, rho)
+    assert np.array_equal(queueing._sf_dimless(x, k, rho, c), one_by_one(x, rho, c))
