@@ -103,9 +103,13 @@ def timed(
     w0, t0, c0 = workers_cpu(), time.perf_counter(), cpu_seconds()
     kw: dict[str, Any] = {"scheduler": scheduler} if scheduler else {"runner": runner}
     frame, executed = run_sweep(spec, out, progress=False, **kw)
-    elapsed, cpu = time.perf_counter() - t0, cpu_seconds() - c0 + workers_cpu() - w0
+    elapsed, here = time.perf_counter() - t0, cpu_seconds() - c0
+    on_workers = workers_cpu() - w0
+    cpu = here + on_workers
+    split = ""
     if scheduler is not None:
         client.close()
+        split = f" (workers {on_workers:.1f}, client and scheduler {here:.1f})"
     totals.runs, totals.wall, totals.cpu = (
         totals.runs + executed,
         totals.wall + elapsed,
@@ -113,7 +117,7 @@ def timed(
     )
     print(
         f"{label:<34} load {load:4.2f}: {executed} runs in {elapsed:6.1f} s, {cpu:5.1f} CPU s: "
-        f"{runs_per_minute(executed, elapsed):6.1f} runs/min",
+        f"{runs_per_minute(executed, elapsed):6.1f} runs/min{split}",
         flush=True,
     )
     return frame

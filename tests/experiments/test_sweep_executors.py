@@ -36,29 +36,54 @@ def test_one_worker_process_pool_gives_the_serial_rows(tmp_path: Path) -> None:
     pd.testing.assert_frame_equal(serial, pooled)
 
 
-def test_sweep_local_cluster_preloads_and_resumes_a_stopped_sweep(tmp_path: Path) -> None:
-    pytest.importorskip("distributed")
-    from distributed import Client
+def callbacks_and_modules(dask_worker) -> tuple[dict[str, float], list[str]]:
+    """A worker's periodic callbacks (name: period in ms) and which PRELOAD modules it has."""
+    import sys
 
-    from experiments.sweep_run import PRELOAD, local_cluster
+    from experiments.sweep_run import PRELOAD
 
-    full = write_spec(tmp_path, "full", [1, 2])
-    serial, _ = run_sweep(full, tmp_path / "serial", workers=1, progress=False)
+    periods = {k: pc.callback_time for k, pc in dask_worker.periodic_callbacks.items()}
+    return periods, [m for m in PRELOAD if m in sys.modules]
+
+
+def test_preloaded_dask_worker_resumes_a_stopped_sweep(tmp_path: Path) -> None:
+    distributed = pytest.importorskip("distributed")
+    from experiments.sweep_run import PRELOAD
+
+    spec = write_spec(tmp_path, "grid", [1, 2])
+    serial, _ = run_sweep(spec, tmp_path / "serial", workers=1, progress=False)
     out = tmp_path / "out"
     # a sweep that stopped after the first two grid points
-    run_sweep(full, out, runner=lambda pts, tb: serial_results(pts[:2], tb), progress=False)
-
-    def state(dask_worker) -> tuple[list[str], list[str]]:
-        import sys
-
-        return sorted(dask_worker.periodic_callbacks), [m for m in PRELOAD if m in sys.modules]
-
-    with local_cluster(1, processes=False, protocol="tcp") as cluster:
-        with Client(cluster, set_as_default=False) as client:
-            [(callbacks, loaded)] = client.run(state).values()
-        frame, executed = run_sweep(full, out, scheduler=cluster.scheduler_address, progress=False)
-    assert "profile" not in callbacks and "profile-cycle" not in callbacks
-    assert "heartbeat" in callbacks  # only the profiler's callbacks were dropped
+    run_sweep(spec, out, runner=lambda pts, tb: serial_results(pts[:2], tb), progress=False)
+    with distributed.LocalCluster(  # dask's default settings, as `dask worker --preload`
+        n_workers=1,
+        processes=False,
+        protocol="tcp",
+        host="127.0.0.1",
+        dashboard_address=None,
+        preload=["experiments.sweep_run"],
+    ) as cluster:
+        with distributed.Client(cluster, set_as_default=False) as client:
+            [(periods, loaded)] = client.run(callbacks_and_modules).values()
+        frame, executed = run_sweep(spec, out, scheduler=cluster.scheduler_address, progress=False)
+    assert "profile" not in periods and "profile-cycle" not in periods
+    assert "heartbeat" in periods  # only the profiler's callbacks were dropped
     assert loaded == list(PRELOAD)
     assert executed == 2  # the two points not stored yet
     pd.testing.assert_frame_equal(serial, frame)
+
+
+def test_sweep_local_cluster_workers_wake_up_less_often() -> None:
+    distributed = pytest.importorskip("distributed")
+    from experiments.sweep_run import local_cluster
+
+    with local_cluster(2, processes=False, protocol="tcp") as cluster:
+        assert len(cluster.workers) == 2
+        with distributed.Client(cluster, set_as_default=False) as client:
+            states = list(client.run(callbacks_and_modules).values())
+        threads = {w.state.nthreads for w in cluster.workers.values()}
+    assert threads == {1}
+    for periods, _ in states:
+        assert "profile" not in periods
+        assert periods["tick"] == 1000  # dask's default is 20 ms
+        assert periods["monitor"] == 2000  # dask's default is 500 ms
