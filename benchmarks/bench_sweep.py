@@ -10,8 +10,9 @@ from ``experiments.sweep_run.local_cluster`` (one thread per worker, workers pre
 the simulator, statistical profiler off), started before the clock. ``--workers 1`` of the
 command line, which runs in the command's own process, is timed too, for reference.
 
-``--rounds R`` repeats the five measurements R times, interleaved, so that a change in the
-machine's load hits every executor alike; throughput is over all rounds. Each line prints
+``--rounds R`` repeats the five measurements R times, in reverse order every other round, so
+that a change in the machine's load hits every executor alike; each round prints its own
+efficiencies, and the totals are over all rounds. Each line prints
 the load average before it and the CPU seconds used: this process and its pool workers, or
 the Dask workers (from each worker's ``getrusage``) plus this process (client and
 scheduler). CPU seconds close to the single worker's show that a shortfall in wall time
@@ -26,7 +27,7 @@ import os
 import resource
 import tempfile
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from functools import partial
 from pathlib import Path
 from typing import Any
@@ -78,6 +79,22 @@ class Totals:
 
     def rpm(self) -> float:
         return runs_per_minute(self.runs, self.wall)
+
+    @staticmethod
+    def sum(parts: Iterable[Totals]) -> Totals:
+        out = Totals()
+        for t in parts:
+            out.runs, out.wall, out.cpu = out.runs + t.runs, out.wall + t.wall, out.cpu + t.cpu
+        return out
+
+
+def efficiencies(totals: dict[str, Totals]) -> str:
+    """Efficiency on 2 workers of the pool and of Dask: throughput(2) / (2 x throughput(1))."""
+    parts = []
+    for name in ("pool", "dask"):
+        one, two = totals[f"{name}-1"].rpm(), totals[f"{name}-2"].rpm()
+        parts.append(f"efficiency of the {name} on 2 workers {two / (2 * one):.0%}")
+    return "; ".join(parts)
 
 
 def timed(
@@ -140,33 +157,35 @@ def main() -> None:
         "dask-1": "Dask LocalCluster, 1 worker",
         "dask-2": "Dask LocalCluster, 2 workers",
     }
-    totals = {key: Totals() for key in labels}
+    rounds = [{key: Totals() for key in labels} for _ in range(args.rounds)]
     frames: list[pd.DataFrame] = []
     with tempfile.TemporaryDirectory() as tmp:
         root = Path(tmp)
         spec = make_spec(root, args.runs, args.hours)
         for r in range(args.rounds):
-            for key, label in labels.items():
+            order = list(labels) if r % 2 == 0 else list(reversed(labels))  # interleaved
+            for key in order:
+                label = labels[key]
                 out = root / f"{key}-{r}"
                 if key == "in-process":
-                    frames.append(timed(label, spec, out, totals[key], runner=None))
+                    frames.append(timed(label, spec, out, rounds[r][key], runner=None))
                 elif key.startswith("pool"):
                     n = int(key[-1])
                     runner = partial(pool_results, workers=n)
-                    frames.append(timed(label, spec, out, totals[key], runner=runner))
+                    frames.append(timed(label, spec, out, rounds[r][key], runner=runner))
                 else:
                     with local_cluster(int(key[-1])) as cluster:
                         addr = cluster.scheduler_address
-                        frames.append(timed(label, spec, out, totals[key], scheduler=addr))
+                        frames.append(timed(label, spec, out, rounds[r][key], scheduler=addr))
+            print(f"round {r + 1}: {efficiencies(rounds[r])}", flush=True)
     for frame in frames[1:]:
         pd.testing.assert_frame_equal(frames[0], frame)
+    totals = {key: Totals.sum(t[key] for t in rounds) for key in labels}
     print(f"\nover {args.rounds} round(s) of {args.runs} runs of {args.hours:g} h:")
     for key, label in labels.items():
         t = totals[key]
         print(f"{label:<34} {t.wall:7.1f} s ({t.cpu:6.1f} CPU s): {t.rpm():6.1f} runs/min")
-    for name in ("pool", "dask"):
-        one, two = totals[f"{name}-1"].rpm(), totals[f"{name}-2"].rpm()
-        print(f"efficiency of the {name} on 2 workers: {two / (2 * one):.0%}")
+    print(efficiencies(totals))
     print(f"identical rows from every executor: yes ({len(frames)} sweeps)")
     print(f"load average after: {os.getloadavg()}")
 
