@@ -10,7 +10,11 @@ from ``experiments.sweep_run.local_cluster`` (one thread per worker, workers pre
 the simulator, statistical profiler off), started before the clock. ``--workers 1`` of the
 command line, which runs in the command's own process, is timed too, for reference.
 
-``--rounds R`` repeats the five measurements R times, in reverse order every other round, so
+``--dask-defaults`` adds two measurements, a LocalCluster of 1 and of 2 workers with Dask's
+default settings (one thread per worker, no preload, profiler on), to compare with the
+sweep's. ``--idle SECONDS`` measures the CPU an idle 2-worker cluster of each kind uses.
+
+``--rounds R`` repeats the measurements R times, in reverse order every other round, so
 that a change in the machine's load hits every executor alike; each round prints its own
 efficiencies, and the totals are over all rounds. Each line prints
 the load average before it and the CPU seconds used: this process and its pool workers, or
@@ -91,7 +95,9 @@ class Totals:
 def efficiencies(totals: dict[str, Totals]) -> str:
     """Efficiency on 2 workers of the pool and of Dask: throughput(2) / (2 x throughput(1))."""
     parts = []
-    for name in ("pool", "dask"):
+    for name in ("pool", "dask", "defaults"):
+        if f"{name}-1" not in totals:
+            continue
         one, two = totals[f"{name}-1"].rpm(), totals[f"{name}-2"].rpm()
         parts.append(f"efficiency of the {name} on 2 workers {two / (2 * one):.0%}")
     return "; ".join(parts)
@@ -140,14 +146,60 @@ def timed(
     return frame
 
 
+def make_cluster(key: str) -> Any:
+    """The Dask cluster of ``key``: ``dask-N`` a sweep cluster (``local_cluster``),
+    ``defaults-N`` a LocalCluster with Dask's default settings (how the bench started it
+    before ``local_cluster`` existed)."""
+    n = int(key[-1])
+    if key.startswith("dask"):
+        return local_cluster(n)
+    from distributed import LocalCluster
+
+    return LocalCluster(
+        n_workers=n,
+        threads_per_worker=1,
+        processes=True,
+        host="127.0.0.1",
+        dashboard_address=None,
+    )
+
+
+def idle_cpu(scheduler: str, seconds: float) -> float:
+    """CPU seconds an idle cluster uses in ``seconds``: its workers plus this process (its
+    scheduler and nannies)."""
+    from distributed import Client
+
+    with Client(scheduler, set_as_default=False) as client:
+        time.sleep(1.0)  # let the connection settle
+        w0, c0 = sum(client.run(own_cpu_seconds).values()), own_cpu_seconds()
+        time.sleep(seconds)
+        w1, c1 = sum(client.run(own_cpu_seconds).values()), own_cpu_seconds()
+    return w1 - w0 + c1 - c0
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--runs", type=int, default=16)
     ap.add_argument("--hours", type=float, default=12.0)
     ap.add_argument("--rounds", type=int, default=1, help="interleaved repetitions")
+    ap.add_argument(
+        "--dask-defaults",
+        action="store_true",
+        help="also time Dask clusters with Dask's default settings (no preload, profiler on)",
+    )
+    ap.add_argument(
+        "--idle",
+        type=float,
+        default=0.0,
+        metavar="SECONDS",
+        help="also measure the CPU an idle 2-worker cluster uses, both kinds, for SECONDS",
+    )
     args = ap.parse_args()
-    if args.runs < 1 or args.rounds < 1:
-        ap.error(f"--runs and --rounds must be >= 1, got {args.runs} and {args.rounds}")
+    if args.runs < 1 or args.rounds < 1 or args.idle < 0:
+        ap.error(
+            f"--runs and --rounds must be >= 1 and --idle >= 0, got {args.runs}, "
+            f"{args.rounds} and {args.idle:g}"
+        )
     print(f"load average before: {os.getloadavg()}; {os.cpu_count()} cores", flush=True)
     preload_simulator()  # the pool's workers fork from this process, as in `fargate-lab sweep`
     labels = {
@@ -157,6 +209,9 @@ def main() -> None:
         "dask-1": "Dask LocalCluster, 1 worker",
         "dask-2": "Dask LocalCluster, 2 workers",
     }
+    if args.dask_defaults:
+        labels["defaults-1"] = "Dask defaults, 1 worker"
+        labels["defaults-2"] = "Dask defaults, 2 workers"
     rounds = [{key: Totals() for key in labels} for _ in range(args.rounds)]
     frames: list[pd.DataFrame] = []
     with tempfile.TemporaryDirectory() as tmp:
@@ -174,7 +229,7 @@ def main() -> None:
                     runner = partial(pool_results, workers=n)
                     frames.append(timed(label, spec, out, rounds[r][key], runner=runner))
                 else:
-                    with local_cluster(int(key[-1])) as cluster:
+                    with make_cluster(key) as cluster:
                         addr = cluster.scheduler_address
                         frames.append(timed(label, spec, out, rounds[r][key], scheduler=addr))
             print(f"round {r + 1}: {efficiencies(rounds[r])}", flush=True)
@@ -186,6 +241,10 @@ def main() -> None:
         t = totals[key]
         print(f"{label:<34} {t.wall:7.1f} s ({t.cpu:6.1f} CPU s): {t.rpm():6.1f} runs/min")
     print(efficiencies(totals))
+    for key in ("dask-2", "defaults-2") if args.idle > 0 else ():
+        with make_cluster(key) as cluster:
+            used = idle_cpu(cluster.scheduler_address, args.idle)
+        print(f"idle for {args.idle:g} s, {labels[key]} used {used:.2f} CPU s", flush=True)
     print(f"identical rows from every executor: yes ({len(frames)} sweeps)")
     print(f"load average after: {os.getloadavg()}")
 
