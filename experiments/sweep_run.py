@@ -135,10 +135,11 @@ def dask_setup(worker: Any) -> None:
 
 
 #: Dask settings of :func:`local_cluster`: its scheduler, nannies and workers wake up less
-#: often (defaults: a 20 ms tick, a 500 ms system monitor, a 100 ms memory monitor; the
-#: ``distributed/distributed.yaml`` of distributed 2026.8.0). Idle for 20 s, a 2-worker cluster with the defaults
-#: used 1.75 CPU s (about 4% of this 2-core machine), with these 0.39 s. A 1 s memory
-#: monitor still stops a worker that outgrows its memory limit, one second later.
+#: often (defaults: a 20 ms tick, a 500 ms system monitor, a 100 ms memory monitor, in
+#: ``distributed/distributed.yaml`` of distributed 2026.8.0). Idle for 20 s, a 2-worker
+#: cluster used 1.75 CPU s with the defaults (about 4% of this 2-core machine), 0.39 s with
+#: these (``benchmarks/bench_sweep.py --idle 20``). A 1 s memory monitor still stops a
+#: worker that outgrows its memory limit, one second later.
 SWEEP_DASK_CONFIG = {
     "distributed.admin.tick.interval": "1s",
     "distributed.admin.system-monitor.interval": "2s",
