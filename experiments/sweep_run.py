@@ -69,9 +69,9 @@ def run_point(
 
 
 #: What a run imports lazily, imported once per worker before its first run
-#: (:func:`preload_simulator`). Measured (``benchmarks/bench_sweep.py``): a cold worker's
-#: first 48-hour run took 2.4 CPU s against 0.9 s for the next ones, most of it importing
-#: scikit-learn when the scenario's rollout sections are checked.
+#: (:func:`preload_simulator`). Measured once: a cold process's first 48-hour run took
+#: 2.4 CPU s against 0.9 s for the next ones, most of it importing scikit-learn when the
+#: scenario's rollout sections are checked.
 PRELOAD = ("backends.base", "backends.sim", "policies.rollout.online_risk", "sim.scenario")
 
 
@@ -123,10 +123,11 @@ def dask_setup(worker: Any) -> None:
     worker's statistical profiler.
 
     The profiler samples the stack of the running task every 10 ms by default
-    (``distributed.worker.profile.interval``), holding the GIL the simulation needs: on
-    ``benchmarks/bench_sweep.py`` it cost a third more CPU per run. Dropping its callbacks
-    here has the effect of ``distributed.worker.profile.enabled: false`` for this worker
-    only; the dashboard's profile page stays empty."""
+    (``distributed.worker.profile.interval``), holding the GIL the simulation needs: two
+    warm workers took 19.2 CPU s for 16 runs of 48 hours with it, 13.9 without (measured
+    once, under load). Dropping its callbacks here has the effect of
+    ``distributed.worker.profile.enabled: false`` for this worker only; the dashboard's
+    profile page stays empty."""
     preload_simulator()
     for name in ("profile", "profile-cycle"):
         callback = worker.periodic_callbacks.pop(name, None)
@@ -137,9 +138,9 @@ def dask_setup(worker: Any) -> None:
 #: Dask settings of :func:`local_cluster`: its scheduler, nannies and workers wake up less
 #: often (defaults: a 20 ms tick, a 500 ms system monitor, a 100 ms memory monitor, in
 #: ``distributed/distributed.yaml`` of distributed 2026.8.0). Idle for 20 s, a 2-worker
-#: cluster used 1.75 CPU s with the defaults (about 4% of this 2-core machine), 0.39 s with
-#: these (``benchmarks/bench_sweep.py --idle 20``). A 1 s memory monitor still stops a
-#: worker that outgrows its memory limit, one second later.
+#: cluster used 2.83 CPU s with Dask's defaults (7% of this 2-core machine), 0.35 s with
+#: these and the preload (``benchmarks/bench_sweep.py --idle 20``). A 1 s memory monitor
+#: still stops a worker that outgrows its memory limit, one second later.
 SWEEP_DASK_CONFIG = {
     "distributed.admin.tick.interval": "1s",
     "distributed.admin.system-monitor.interval": "2s",
