@@ -30,6 +30,7 @@ import numpy as np
 import pandas as pd
 import simpy
 
+from sim import metrics as metric_store
 from sim import tasks as lc
 from sim.fargate import billed_seconds
 from sim.faults import Faults
@@ -47,8 +48,8 @@ from sim.scenario import Scenario
 from sim.scheduler import Scheduler
 from sim.service import Service
 from sim.steps import PeriodIntegral, StepSeries
-from sim.traffic.rates import arrivals as draw_arrivals
-from sim.traffic.rates import build_rate
+from sim.traffic.rates import ArrivalStream, build_rate
+from sim.window import TickWindow
 
 #: Random sources, in the order their generators are spawned from the scenario seed.
 STREAMS = (
@@ -171,8 +172,11 @@ class Simulation:
         rate = np.asarray(rate, dtype=float)
         if len(rate) != self.n_ticks:
             raise ValueError(f"rate has {len(rate)} ticks, the scenario needs {self.n_ticks}")
+        # The rate is kept whole: a policy's future-load view reads it to the end of the run
+        # (backends/sim.py) and the metric store's prefix sums are taken from it up front.
+        # The arrivals are drawn chunk by chunk as the fluid reaches them (sim/window.py).
         self.rate = rate
-        self.arrivals = draw_arrivals(rate, run.tick, self.rng["arrivals"], sc.traffic.arrivals)
+        self.stream = ArrivalStream(rate, run.tick, self.rng["arrivals"], sc.traffic.arrivals)
         self.size = svc.task_size
         self.model = serving_model(sc)
         self.table = MMkTable(self.model.workers, rho_max=RHO_CAP)
@@ -181,7 +185,7 @@ class Simulation:
         n_periods = math.ceil(self.n_ticks / self.tpp)
         # The target groups (one per revision) and the load balancer's split: sim/service.py.
         self.service = Service(
-            self.arrivals,
+            self.stream,
             rate,
             self.model,
             self.table,
@@ -213,6 +217,8 @@ class Simulation:
             self._ticks,
         )
         self.service.service_store = self.store
+        self.stream.listeners.append(self.store.arrival_edges.add)
+        self.fluid.on_chunk = self._chunk_done
         self.min_tasks, self.max_tasks = svc.min_tasks, svc.max_tasks
         self.times = lc.LifecycleTimes(
             provisioning=svc.provisioning,
@@ -295,12 +301,17 @@ class Simulation:
         return self.service.fleet
 
     @property
+    def arrivals(self) -> TickWindow:
+        """The service's arrivals per tick (a window: sim/window.py)."""
+        return self.stream.values
+
+    @property
     def n_serving(self) -> int:
         """Healthy (serving) tasks of the service, every revision."""
         return self.service.n_serving
 
     @property
-    def target_5xx(self) -> np.ndarray:
+    def target_5xx(self) -> TickWindow:
         return self.service.target_5xx
 
     def tick_of(self, t: float) -> int:
@@ -459,12 +470,35 @@ class Simulation:
         self.service.advance(tick)
         for steps in (self.running, self.pending, self.desired_steps, self.reporting):
             steps.fill(tick)
+        self._consume(forced=False)
+
+    def _chunk_done(self, tick: int) -> None:
+        """A long fluid stretch computed ticks up to ``tick`` (sim/serving.py): the metric
+        periods read them now, so that the windows can move on."""
+        self._consume(forced=True)
+
+    def _consume(self, *, forced: bool) -> None:
+        """Fill the metric periods the fluid has completed, run the latency pass once a
+        block of them is complete, and retire the ticks every reader is done with."""
         done = self.fluid.pos // self.tpp
         if done > self.store.done:  # the billed integral is read only for whole periods
             self.billed.fill(done * self.tpp * self.tick)
-        self.store.fill(done)
+        self.store.fill(done, forced=forced)
         if self.service.split:
-            self.service.fill(done)
+            self.service.fill(done, forced=forced)
+        stores = [self.store, *self.service.stores()]
+        # The latency pass runs a block at a time (a day of ticks: sim/metrics.py).
+        block = max(1, metric_store.LATENCY_BLOCK_TICKS // self.tpp)
+        for store in stores:
+            if store.done - store.latency_done >= block:
+                store.ensure_latency(store.done)
+        if self.releases and not self.service.split:
+            return  # the first target group's metrics will read the ticks from 0 on
+        mark = min(store.latency_done for store in stores) * self.tpp
+        positions = [self.fluid.pos, *(g.fluid.pos for g in self.service.groups.values())]
+        mark = min(mark, *positions) - 1  # the backlog before a period, the last tick
+        for w in self.service.windows():
+            w.retire(mark)
 
     def _rewire_store(self) -> None:
         """A second revision started: the service's ALB columns now read the sums over
@@ -472,13 +506,14 @@ class Simulation:
         fleet = self.service.fleet
         for name in ("served", "failed", "late", "backlog", "n_serving", "target_5xx"):
             self._ticks[name] = getattr(fleet, name)
+        self.fluid.on_chunk = self._chunk_done
 
     def _tick_arrays(self) -> dict[str, Any]:
         """The per-tick arrays the metric store reads (shared, not copied), and the series
         that change only at events (sim/steps.py)."""
         f = self.fluid
         return {
-            "arrivals": f.arrivals,
+            "arrivals": self.arrivals,
             "served": f.served,
             "failed": f.failed,
             "late": f.late,
@@ -571,9 +606,11 @@ class Simulation:
 
     def _summary(self) -> dict[str, Any]:
         cols = self.store.columns
-        total = float(self.arrivals.sum())
+        # Whole-run totals from the per-period sums, summed exactly (math.fsum): the same
+        # bits whatever the chunks the ticks were computed in.
+        total = math.fsum(np.nan_to_num(cols["RequestCount"]))
         # ELB 5xx (timeouts, no healthy target) plus target 5xx (a release failing requests).
-        failed = float(self.fluid.failed.sum()) + float(self.target_5xx.sum())
+        failed = math.fsum(cols["failed"]) + math.fsum(cols["HTTPCode_Target_5XX_Count"])
         good = good_periods(cols, self.scenario.slo.p99_ms, self.scenario.slo.error_rate)
         hours = self.billed_task_seconds / 3600.0
         return {
