@@ -26,8 +26,10 @@ as the fluid does for a service with no serving task.
 
 With one target group (every run until a second revision starts) the service's tick arrays
 *are* that target group's: no copy, no extra work. Starting a second revision gives every
-target group its own arrival and rate arrays from then on, keeps the service-level arrays as
-the sum over target groups (:class:`Fleet`), and opens a metric store per target group.
+target group its own arrival and rate windows from then on (before it, they read as the
+service's), keeps the service-level arrays as the sum over target groups (:class:`Fleet`),
+and opens a metric store per target group. Every per-tick array is a window of recent ticks
+(sim/window.py), retired once the metric stores have read them (sim/simulation.py).
 Service-level latency with several target groups is computed from the pooled fleet (every
 serving task at the fleet's mean load), an approximation when the target groups' loads per
 task differ; the per-target-group latency is exact under the model.
@@ -462,16 +464,19 @@ class Service:
         return store.history(visible)
 
     def target_groups_frame(self) -> pd.DataFrame:
-        """One row per (period, target group): the ALB columns by target group."""
+        """One row per (period, target group): the ALB columns by target group. With one
+        target group the table is built on its store's columns, not a copy of them (pandas
+        copies on write, so the tables sharing them stay independent)."""
         frames = []
         for rev, group in self.groups.items():
             store = group.store if group.store is not None else self.service_store
             store.ensure_latency(store.n_periods)
-            df = pd.DataFrame({"time_s": store.start})
+            columns = {name: store.columns[name] for name in TARGET_GROUP_COLUMNS}
+            df = pd.DataFrame({"time_s": store.start, **columns}, copy=False)
             df.insert(1, "revision", rev)
             df.insert(2, "TargetGroup", group.name)
-            for name in TARGET_GROUP_COLUMNS:
-                df[name] = store.columns[name]
             frames.append(df)
+        if len(frames) == 1:  # one target group: its periods are in order already
+            return frames[0]
         out = pd.concat(frames, ignore_index=True)
         return out.sort_values(["time_s", "revision"], kind="stable").reset_index(drop=True)

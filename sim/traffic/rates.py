@@ -15,7 +15,12 @@ Tick convention: tick ``i`` covers ``[i * tick_s, (i + 1) * tick_s)`` seconds fr
 start, and the number of ticks is ``ceil(duration_s / tick_s)`` (a relative tolerance of 1e-9
 keeps e.g. ``86400 / 0.1`` from gaining a tick through rounding).
 
-This module defines :func:`arrivals` and :func:`build_rate`; the parts
+The simulator keeps the rate whole (a policy's future-load view reads it to the end of the
+run, and ``peak_rps`` / ``mean_rps`` rescale it by its whole-run maximum or mean) and draws
+the arrivals as the run reaches them (:class:`ArrivalStream`, the same numbers as
+:func:`arrivals`).
+
+This module defines :func:`arrivals`, :class:`ArrivalStream` and :func:`build_rate`; the parts
 live in :mod:`sim.traffic.config` (:func:`parse_duration`, :data:`Duration` and the models),
 :mod:`sim.traffic.ticks` (:func:`n_ticks`, rescaling), :mod:`sim.traffic.synthetic`
 (:func:`synthetic_rate`) and :mod:`sim.traffic.replay` (:func:`trace_rate`). Import each name
