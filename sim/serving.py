@@ -144,12 +144,14 @@ class FluidServer:
         if to_tick <= self.pos:
             return
         lo, hi = self.pos, to_tick
-        if self.source is not None:
-            edges = chunk_edges(lo, hi, window.CHUNK_TICKS)
-            if len(edges) > 2:
-                self._advance_chunked(edges)
+        source = self.source
+        if source is not None:
+            chunk = window.CHUNK_TICKS
+            if lo // chunk != (hi - 1) // chunk:  # the stretch crosses a chunk edge
+                self._advance_chunked(chunk_edges(lo, hi, chunk))
                 return
-            self.source.ensure(hi)
+            if hi > source.drawn:
+                source.ensure(hi)
         a = self.arrivals[lo:hi]
         self.n_serving.span(lo, hi)[:] = self.n
         q0 = self.queue

@@ -481,19 +481,27 @@ class Simulation:
         """Fill the metric periods the fluid has completed, run the latency pass once a
         block of them is complete, and retire the ticks every reader is done with."""
         done = self.fluid.pos // self.tpp
-        if done > self.store.done:  # the billed integral is read only for whole periods
+        store = self.store
+        if done > store.done:  # the billed integral is read only for whole periods
             self.billed.fill(done * self.tpp * self.tick)
-        self.store.fill(done, forced=forced)
-        if self.service.split:
-            self.service.fill(done, forced=forced)
-        stores = [self.store, *self.service.stores()]
+        store.fill(done, forced=forced)
+        split = self.service.split
         # The latency pass runs a block at a time (a day of ticks: sim/metrics.py).
         block = max(1, metric_store.LATENCY_BLOCK_TICKS // self.tpp)
+        if not (split or forced or store.done - store.latency_done >= block):
+            return  # the common case: nothing to compute, nothing more to retire
+        if split:
+            self.service.fill(done, forced=forced)
+        stores = [store, *self.service.stores()] if split else [store]
+        moved = forced
         for store in stores:
             if store.done - store.latency_done >= block:
                 store.ensure_latency(store.done)
-        if self.releases and not self.service.split:
-            return  # the first target group's metrics will read the ticks from 0 on
+                moved = True
+        if not moved or (self.releases and not split):
+            # The mark follows the latency pass: nothing more to retire since it last ran.
+            # Or the first target group's metrics will read the ticks from 0 on.
+            return
         mark = min(store.latency_done for store in stores) * self.tpp
         positions = [self.fluid.pos, *(g.fluid.pos for g in self.service.groups.values())]
         mark = min(mark, *positions) - 1  # the backlog before a period, the last tick

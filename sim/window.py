@@ -111,12 +111,13 @@ class TickWindow(NDArrayOperatorsMixin):
 
     def span(self, lo: int, hi: int) -> np.ndarray:
         """A writable view of ticks [lo, hi), making room for them."""
-        if lo < self.base:
-            raise RetiredTicks(
-                f"ticks from {lo} are not held (the window starts at tick {self.base})"
-            )
-        self._room(hi)
-        return self.buf[lo - self.base : hi - self.base]
+        base = self.base
+        if lo < base:
+            raise RetiredTicks(f"ticks from {lo} are not held (the window starts at tick {base})")
+        if hi > base + len(self.buf):
+            self._room(hi)
+            base = self.base
+        return self.buf[lo - base : hi - base]
 
     def read(self, lo: int, hi: int) -> np.ndarray:
         """Ticks [lo, hi): a view, or a new array when some fall before ``start`` (zeros)."""
@@ -131,19 +132,25 @@ class TickWindow(NDArrayOperatorsMixin):
         return out
 
     def __getitem__(self, key: Any) -> Any:
-        if type(key) is slice and key.step is None:  # the common case first
-            lo, hi, _ = key.indices(self.n_ticks)
-            if self.base <= lo and hi <= self.end and lo >= self.start:
-                return self.buf[lo - self.base : hi - self.base]
-            return self.read(lo, hi)
+        if type(key) is slice:  # the common case first: held ticks, plain bounds
+            lo, hi, base = key.start, key.stop, self.base
+            if (
+                type(lo) is int
+                and type(hi) is int
+                and key.step is None
+                and base <= lo <= hi <= base + len(self.buf)
+            ):
+                return self.buf[lo - base : hi - base]
+            if key.step in (None, 1):
+                lo, hi, _ = key.indices(self.n_ticks)
+                return self.read(lo, hi)
         if isinstance(key, (int, np.integer)):
             i = int(key) + (self.n_ticks if key < 0 else 0)
             if not 0 <= i < self.n_ticks:
                 raise IndexError(f"tick {key} is outside the run's {self.n_ticks} ticks")
+            if self.base <= i < self.base + len(self.buf):
+                return self.buf[i - self.base]
             return self.read(i, i + 1)[0]
-        if isinstance(key, slice) and key.step in (None, 1):
-            lo, hi, _ = key.indices(self.n_ticks)
-            return self.read(lo, hi)
         return np.asarray(self)[key]
 
     def __setitem__(self, key: Any, value: Any) -> None:
