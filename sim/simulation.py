@@ -514,7 +514,6 @@ class Simulation:
         fleet = self.service.fleet
         for name in ("served", "failed", "late", "backlog", "n_serving", "target_5xx"):
             self._ticks[name] = getattr(fleet, name)
-        self.fluid.on_chunk = self._chunk_done
 
     def _tick_arrays(self) -> dict[str, Any]:
         """The per-tick arrays the metric store reads (shared, not copied), and the series
