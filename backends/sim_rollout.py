@@ -531,8 +531,9 @@ class RolloutDriver:
         for dep in self.deployments:
             group = groups.get(dep.revision) if dep.revision else None
             failed = 0.0
-            if group is not None:
-                failed = float(group.fluid.failed.sum() + group.target_5xx.sum())
+            if group is not None:  # per-period sums, summed exactly (math.fsum)
+                cols = (group.store or self.sim.store).columns
+                failed = math.fsum(cols["failed"]) + math.fsum(cols["HTTPCode_Target_5XX_Count"])
             at = dep.release.at_s
             info = dep.info
             rows.append(

@@ -111,24 +111,41 @@ LATENCY_COLUMNS: frozenset[str] = frozenset(
 PREFIX_BLOCK_TICKS = 86_400
 
 
+class EdgePrefix:
+    """The running sum of a per-tick series at every period edge (0, tpp, 2 tpp, ...,
+    n_ticks), fed in order, block by block (:meth:`add`): entry i of ``out`` is the sum of
+    the ticks before period i, as ``np.cumsum`` over the whole array gives it (numpy
+    accumulates in order, so a block that starts from the running sum so far continues it
+    bit for bit, whatever the blocks)."""
+
+    def __init__(self, n_ticks: int, ticks_per_period: int) -> None:
+        self.n_ticks, self.tpp = n_ticks, ticks_per_period
+        self.n_periods = -(-n_ticks // ticks_per_period)
+        self.out = np.zeros(self.n_periods + 1)
+        self.pos = 0  # ticks before this one are added
+        self._carry = np.zeros(1)
+
+    def add(self, lo: int, x: np.ndarray) -> None:
+        """Add ticks [lo, lo + len(x)); ``lo`` must be the first tick not added yet."""
+        if lo != self.pos:
+            raise ValueError(f"edge prefix sums: expected tick {self.pos} next, got {lo}")
+        n, tpp, b = self.n_ticks, self.tpp, lo + len(x)
+        acc = np.add.accumulate(np.concatenate((self._carry, x)))  # acc[j]: sum to lo + j
+        last = b // tpp if b < n else self.n_periods
+        edges = np.arange(lo // tpp + 1, last + 1)
+        self.out[edges] = acc[np.minimum(edges * tpp, n) - lo]
+        self._carry = acc[-1:]
+        self.pos = b
+
+
 def edge_prefix_sums(x: np.ndarray, ticks_per_period: int) -> np.ndarray:
-    """The running sum of ``x`` at every period edge (0, tpp, 2 tpp, ..., len(x)): entry i is
-    the sum of the ticks before period i, as ``np.cumsum`` over the whole array gives it
-    (numpy accumulates in order, so a block that starts from the running sum so far
-    continues it bit for bit), computed in blocks of about ``PREFIX_BLOCK_TICKS`` ticks
+    """:class:`EdgePrefix` of a whole array, in blocks of about ``PREFIX_BLOCK_TICKS`` ticks
     so that no per-tick array the length of the run is made."""
-    n, tpp = len(x), ticks_per_period
-    n_periods = -(-n // tpp)
-    out = np.zeros(n_periods + 1)
-    block = max(1, PREFIX_BLOCK_TICKS // tpp) * tpp
-    carry = np.zeros(1)
-    for a in range(0, n, block):
-        b = min(n, a + block)
-        acc = np.add.accumulate(np.concatenate((carry, x[a:b])))  # acc[j]: sum of x[:a + j]
-        edges = np.arange(a // tpp + 1, -(-b // tpp) + 1)
-        out[edges] = acc[np.minimum(edges * tpp, n) - a]
-        carry = acc[-1:]
-    return out
+    prefix = EdgePrefix(len(x), ticks_per_period)
+    block = max(1, PREFIX_BLOCK_TICKS // ticks_per_period) * ticks_per_period
+    for a in range(0, len(x), block):
+        prefix.add(a, x[a : a + block])
+    return prefix.out
 
 
 class MetricStore:
@@ -165,37 +182,89 @@ class MetricStore:
         self.columns = {
             name: np.full(n_periods, np.nan) for name in (*METRIC_NAMES, *EXTRA_COLUMNS)
         }
-        # Prefix sums of the inputs known up front, at the period edges only: a period's sum
-        # is one subtraction. A target group's arrivals are written as the run goes
-        # (``static_inputs=False``, sim/service.py): its sums are taken from the ticks.
+        # Prefix sums of the service's inputs at the period edges only: a period's sum is one
+        # subtraction. The rate is known up front; the arrivals are fed to ``arrival_edges``
+        # as they are drawn (sim/traffic/rates.py, ArrivalStream.listeners). A target
+        # group's arrivals and rate are written as the run goes (``static_inputs=False``,
+        # sim/service.py): its sums are taken from the ticks.
         self.static_inputs = static_inputs
         if static_inputs:
-            self._cum_arrivals = edge_prefix_sums(ticks["arrivals"], ticks_per_period)
+            self.arrival_edges = EdgePrefix(self.n_ticks, ticks_per_period)
+            self._cum_arrivals = self.arrival_edges.out
             self._cum_rate = edge_prefix_sums(ticks["rate"], ticks_per_period)
         self.done = 0
         self.latency_done = 0
+        # Periods filled early (``fill(..., forced=True)``) since the last ordinary fill, in
+        # a run whose last period is partial: their columns as the ordinary fill at the end
+        # of the run would compute them (np.add.reduceat), see :meth:`fill`.
+        self._alt: dict[str, np.ndarray] | None = None
+        self._alt_lo: int | None = None
 
     def _bounds(self, lo: int, hi: int) -> np.ndarray:
         return np.minimum(np.arange(lo, hi + 1) * self.tpp, self.n_ticks)
 
-    def fill(self, hi: int) -> None:
-        """Aggregate the count, CPU and memory columns of periods [done, hi)."""
+    def fill(self, hi: int, *, forced: bool = False) -> None:
+        """Aggregate the count, CPU and memory columns of periods [done, hi).
+
+        A call's periods are summed as numpy's pairwise ``np.add.reduce`` per period, or,
+        when the call includes the run's last period and that one is partial, as
+        ``np.add.reduceat`` (which can differ in the last bit): the bits depend on which
+        periods one call fills. The simulation fills when a policy observes (ordinary
+        fills) and, so that the per-tick windows can move on, when a long fluid stretch
+        passes a chunk edge (``forced``). A forced fill gives the columns the ordinary fills
+        would have given: pairwise, as the next observation would, and, in a run whose last
+        period is partial, also kept as ``reduceat`` until an ordinary fill comes, because
+        if none comes the end of the run fills them in the same call as the last period.
+        The work is done in blocks of about ``LATENCY_BLOCK_TICKS`` ticks (the same bits).
+        """
         lo = self.done
         hi = min(hi, self.n_periods)
         if hi <= lo:
+            if not forced:
+                self._alt_lo = None
             return
+        partial_run = self.n_ticks % self.tpp != 0
+        if forced:
+            if partial_run:
+                if self._alt is None:
+                    self._alt = {
+                        name: np.full(self.n_periods, np.nan)
+                        for name in self.columns
+                        if name not in LATENCY_COLUMNS
+                    }
+                if self._alt_lo is None:
+                    self._alt_lo = lo
+                self._fill_blocks(lo, hi, True, self._alt)
+        elif self._alt_lo is not None:
+            if hi * self.tpp > self.n_ticks:  # the end: the periods filled early, as reduceat
+                for name, values in self._alt.items():
+                    self.columns[name][self._alt_lo : lo] = values[self._alt_lo : lo]
+            self._alt_lo = None
         if hi - lo == 1 and hi * self.tpp <= self.n_ticks:
             self._fill_one(lo)
-            return
+        else:
+            self._fill_blocks(lo, hi, hi * self.tpp > self.n_ticks, self.columns)
+        self.done = hi
+
+    def _fill_blocks(
+        self, lo: int, hi: int, reduceat: bool, columns: dict[str, np.ndarray]
+    ) -> None:
+        block = max(1, LATENCY_BLOCK_TICKS // self.tpp)
+        for a in range(lo, hi, block):
+            self._fill_block(a, min(hi, a + block), reduceat, columns)
+
+    def _fill_block(self, lo: int, hi: int, reduceat: bool, columns: dict[str, np.ndarray]) -> None:
+        """Periods [lo, hi) into ``columns``: per-period sums pairwise, or (``reduceat``)
+        as ``np.add.reduceat``."""
         t = self.ticks
         edges = self._bounds(lo, hi)
         t0, t1 = int(edges[0]), int(edges[-1])
         width = np.diff(edges).astype(float)
-        if t1 - t0 == (hi - lo) * self.tpp:
+        if not reduceat:
 
             def per(x: np.ndarray) -> np.ndarray:
                 return x[t0:t1].reshape(hi - lo, self.tpp).sum(axis=1)
-        else:  # the last period is partial
+        else:
             starts = edges[:-1] - t0
 
             def per(x: np.ndarray) -> np.ndarray:
@@ -226,17 +295,16 @@ class MetricStore:
             work=work,
         )
         out["HTTPCode_Target_5XX_Count"] = per(t["target_5xx"])
-        # The per-period sum as ``per`` computes it (np.add.reduceat when a period is partial).
-        billed = t["billed"].period_sums(lo, hi, reduceat=t1 - t0 != (hi - lo) * self.tpp)
+        # The per-period sum as ``per`` computes it.
+        billed = t["billed"].period_sums(lo, hi, reduceat=reduceat)
         out["billed_tasks"] = billed / (width * self.model.tick)
         out["RunningTaskCount"] = t["running"].values_at(last)
         out["PendingTaskCount"] = t["pending"].values_at(last)
         out["DesiredTaskCount"] = t["desired"].values_at(last)
-        out["backlog"] = t["backlog"][last]
-        cols = self.columns
+        backlog = t["backlog"]
+        out["backlog"] = backlog[int(last[0]) : int(last[-1]) + 1][last - int(last[0])]
         for name, values in out.items():
-            cols[name][lo:hi] = values
-        self.done = hi
+            columns[name][lo:hi] = values
 
     def _fill_one(self, i: int) -> None:
         """:meth:`fill` for one whole period with scalar arithmetic: the common case of a

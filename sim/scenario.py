@@ -52,14 +52,14 @@ PositiveDuration = Annotated[float, BeforeValidator(_positive_duration), Field(g
 #: service-quotas.html ("Amazon ECS service quotas" table; quota code L-4637F321).
 ECS_TASKS_PER_SERVICE = 5000
 
-#: Bytes of memory a run needs per tick: the per-tick arrays (rate, arrivals, served, failed,
-#: backlog, serving/running/pending/desired counts, 5xx, the metric store's prefix sums) and
-#: the temporaries of the vectorised latency pass over the whole run. Measured with
-#: tracemalloc (peak traced memory / ticks, a whole run with the reactive policy): 157 bytes
-#: per tick for a 2-day run at a 1 s tick (150 before the fluid's ``late`` array; ``make
-#: bench`` saw 381 MiB for 2.6 million ticks, 147); rounded up to 200 for headroom (a trace
-#: replay, pandas outputs).
-BYTES_PER_TICK = 200
+#: Bytes of memory a run needs per simulated tick. The per-tick arrays are windows of a day or
+#: two (sim/window.py), except the rate (8 bytes per tick, kept whole for the future-load view);
+#: what else grows with the run is per period (the metric store's columns, the decisions
+#: table, the event log). Measured with ``python benchmarks/bench_sim.py --memory`` (peak RSS,
+#: 1 s ticks, 60 s periods, a policy deciding every minute): about 26 bytes per simulated
+#: second between 90 and 365 days; rounded up to 32 for shorter periods and decision
+#: intervals. (200 before the windows, when every per-tick array was kept whole.)
+BYTES_PER_TICK = 32
 #: Fixed memory of a run besides its ticks (interpreter, libraries, tables), bytes.
 BASE_RUN_BYTES = 200 * 2**20
 #: Bytes per tick of each revision a release deploys: its target group's arrays (arrivals,

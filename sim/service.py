@@ -26,8 +26,10 @@ as the fluid does for a service with no serving task.
 
 With one target group (every run until a second revision starts) the service's tick arrays
 *are* that target group's: no copy, no extra work. Starting a second revision gives every
-target group its own arrival and rate arrays from then on, keeps the service-level arrays as
-the sum over target groups (:class:`Fleet`), and opens a metric store per target group.
+target group its own arrival and rate windows from then on (before it, they read as the
+service's), keeps the service-level arrays as the sum over target groups (:class:`Fleet`),
+and opens a metric store per target group. Every per-tick array is a window of recent ticks
+(sim/window.py), retired once the metric stores have read them (sim/simulation.py).
 Service-level latency with several target groups is computed from the pooled fleet (every
 serving task at the fleet's mean load), an approximation when the target groups' loads per
 task differ; the per-target-group latency is exact under the model.
@@ -47,6 +49,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable, Mapping
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -56,6 +59,7 @@ from sim.metrics import MetricStore, ServingModel
 from sim.queueing import MMkTable
 from sim.serving import FluidServer, LateRequests
 from sim.steps import ZeroSeries
+from sim.window import TickWindow
 
 #: Columns of the per-target-group table: the ALB metrics with the ``TargetGroup`` dimension
 #: (CloudWatch names) and the model's served, failed and backlog per target group.
@@ -89,22 +93,26 @@ class TargetGroup:
     def __init__(
         self,
         revision: int,
-        arrivals: np.ndarray,
-        rate: np.ndarray,
+        arrivals: Any,
+        rate: np.ndarray | TickWindow,
         model: ServingModel,
         table: MMkTable,
+        *,
+        start: int = 0,
     ) -> None:
         self.revision = revision
         self.name = target_group_name(revision)
         self.model = model
-        self.arrivals = arrivals
         self.rate = rate
         self.late = LateRequests(table, rate, model.capacity_rps, model.timeout)
         self.fluid = FluidServer(
-            arrivals, model.tick, model.capacity_rps, model.timeout, late=self.late
+            arrivals, model.tick, model.capacity_rps, model.timeout, late=self.late, start=start
         )
+        #: Per-tick arrivals: the service's (a window of the arrival stream), or this target
+        #: group's share once the service splits.
+        self.arrivals = self.fluid.arrivals
         #: Application (target) 5xx per tick: ``error_share`` of the requests served.
-        self.target_5xx = np.zeros(len(arrivals))
+        self.target_5xx = TickWindow(len(self.arrivals), start=start)
         #: Share of served requests the revision answers with a 5xx (a bad release).
         self.error_share = 0.0
         #: Healthy (serving) tasks now.
@@ -113,12 +121,20 @@ class TargetGroup:
         self.weight = 0.0
         self.store: MetricStore | None = None
 
-    def own_inputs(self) -> None:
-        """Give this target group arrival and rate arrays of its own (the split writes them)."""
-        self.arrivals = self.arrivals.copy()
-        self.rate = self.rate.copy()
+    def own_inputs(self, tick: int) -> None:
+        """Give this target group arrival and rate windows of its own from ``tick`` on (the
+        split writes them); before it they read as the service's."""
+        n = len(self.arrivals)
+        self.arrivals = TickWindow(n, start=tick, before=self.arrivals)
+        self.rate = TickWindow(n, start=tick, before=self.rate)
         self.fluid.arrivals = self.arrivals
+        self.fluid.source = None
         self.late.rate = self.rate
+
+    def windows(self) -> list[TickWindow]:
+        """This target group's per-tick windows."""
+        out = [*self.fluid.windows(), self.target_5xx]
+        return out + [w for w in (self.arrivals, self.rate) if isinstance(w, TickWindow)]
 
     def ticks(self, zeros: ZeroSeries) -> dict[str, np.ndarray | ZeroSeries]:
         """The tick arrays a metric store reads; ECS-only inputs are ``zeros``."""
@@ -144,26 +160,30 @@ class Fleet:
     """The service-level tick arrays once there are several target groups: the total
     arrivals and, per tick, the sum over target groups of what their fluids computed."""
 
-    def __init__(self, arrivals: np.ndarray, first: FluidServer) -> None:
+    def __init__(self, arrivals: TickWindow, first: TargetGroup) -> None:
         self.arrivals = arrivals
         for name in _FLUID_ARRAYS:
-            setattr(self, name, getattr(first, name).copy())
-        self.target_5xx = np.zeros(len(arrivals))
-        self.pos = first.pos
+            setattr(self, name, TickWindow.holding(getattr(first.fluid, name)))
+        self.target_5xx = TickWindow.holding(first.target_5xx)
+        self.pos = first.fluid.pos
+
+    def windows(self) -> list[TickWindow]:
+        return [getattr(self, name) for name in (*_FLUID_ARRAYS, "target_5xx")]
 
 
 class Service:
     """The service's target groups (one per revision) and the listener that splits arrivals.
 
-    ``arrivals`` and ``rate`` are the service's per-tick requests and rate; the first target
-    group (``revision``) starts with them, uncopied. ``now_tick`` gives the current tick and
+    ``arrivals`` (an :class:`~sim.traffic.rates.ArrivalStream`, drawn as the run goes) and
+    ``rate`` are the service's per-tick requests and rate; the first target group
+    (``revision``) starts with them, uncopied. ``now_tick`` gives the current tick and
     ``log(event, reason)`` writes a service event. The simulation attaches the scheduler
     (``service.scheduler``) once it exists: revisions' task counts go through it.
     """
 
     def __init__(
         self,
-        arrivals: np.ndarray,
+        arrivals: Any,
         rate: np.ndarray,
         model: ServingModel,
         table: MMkTable,
@@ -174,7 +194,8 @@ class Service:
         log: Callable[[str, str], None],
         revision: int = 1,
     ) -> None:
-        self.arrivals = arrivals
+        self.stream = arrivals
+        self.arrivals = arrivals.values
         self.rate = rate
         self.model = model
         self.table = table
@@ -238,19 +259,22 @@ class Service:
         fluid to its tick). The last target group gets the remainder, so the shares sum to
         the service's arrivals exactly."""
         shares = list(self.shares().items())
+        self.stream.ensure(hi)
         total_a = self.arrivals[lo:hi]
         total_r = self.rate[lo:hi]
         left_a = total_a.copy()
         left_r = total_r.copy()
         for rev, share in shares[:-1]:
             group = self.groups[rev]
-            group.arrivals[lo:hi] = total_a * share
-            group.rate[lo:hi] = total_r * share
-            left_a -= group.arrivals[lo:hi]
-            left_r -= group.rate[lo:hi]
+            arrivals = group.arrivals.span(lo, hi)
+            rate = group.rate.span(lo, hi)
+            arrivals[:] = total_a * share
+            rate[:] = total_r * share
+            left_a -= arrivals
+            left_r -= rate
         last = self.groups[shares[-1][0]]
-        last.arrivals[lo:hi] = np.maximum(left_a, 0.0)
-        last.rate[lo:hi] = np.maximum(left_r, 0.0)
+        last.arrivals.span(lo, hi)[:] = np.maximum(left_a, 0.0)
+        last.rate.span(lo, hi)[:] = np.maximum(left_r, 0.0)
 
     def advance(self, tick: int) -> None:
         """Compute every target group's ticks up to ``tick`` (and the service's sums)."""
@@ -265,18 +289,19 @@ class Service:
         for group in self.groups.values():
             group.fluid.advance(tick)
             if group.error_share > 0:
-                group.target_5xx[lo:tick] = group.fluid.served[lo:tick] * group.error_share
+                served = group.fluid.served[lo:tick]
+                group.target_5xx.span(lo, tick)[:] = served * group.error_share
         self._sum(lo, tick)
 
     def _sum(self, lo: int, hi: int) -> None:
         fleet = self.fleet
         groups = list(self.groups.values())
         for name in _FLUID_ARRAYS:
-            out = getattr(fleet, name)
-            out[lo:hi] = getattr(groups[0].fluid, name)[lo:hi]
+            out = getattr(fleet, name).span(lo, hi)
+            out[:] = getattr(groups[0].fluid, name)[lo:hi]
             for g in groups[1:]:
-                out[lo:hi] += getattr(g.fluid, name)[lo:hi]
-        fleet.target_5xx[lo:hi] = sum(g.target_5xx[lo:hi] for g in groups)
+                out += getattr(g.fluid, name)[lo:hi]
+        fleet.target_5xx.span(lo, hi)[:] = sum(g.target_5xx[lo:hi] for g in groups)
         fleet.pos = hi
 
     def close(self) -> None:
@@ -314,14 +339,15 @@ class Service:
         self.advance(tick)
         if not self.split:
             self._start_split()
+        # Nothing arrived before it existed: its windows start at ``tick``, zero before.
         group = TargetGroup(
             revision,
-            np.zeros(self.n_ticks),
-            np.zeros(self.n_ticks),
+            TickWindow(self.n_ticks, start=tick),
+            TickWindow(self.n_ticks, start=tick),
             self.model if model is None else model,
             self.table,
+            start=tick,
         )
-        group.fluid.pos = tick  # nothing arrived before it existed
         self.groups[revision] = group
         group.store = self._store(group)
         self.log(
@@ -380,9 +406,15 @@ class Service:
     # -- metrics --------------------------------------------------------------------------
     def _start_split(self) -> None:
         first = next(iter(self.groups.values()))
-        self.fleet = Fleet(self.arrivals, first.fluid)
-        self.fleet.target_5xx[:] = first.target_5xx
-        first.own_inputs()
+        if first.fluid.served.base > 0:
+            raise RuntimeError(
+                f"a second revision starts at tick {first.fluid.pos}, but the service's "
+                f"ticks before {first.fluid.served.base} are retired: the first target "
+                "group's metrics need them (sim/simulation.py keeps them in a run with "
+                "releases)"
+            )
+        self.fleet = Fleet(self.arrivals, first)
+        first.own_inputs(first.fluid.pos)
         first.store = self._store(first)
         self.split = True
         if self.on_split is not None:
@@ -401,11 +433,26 @@ class Service:
             static_inputs=False,
         )
 
-    def fill(self, done: int) -> None:
-        """Aggregate the target groups' metric periods up to ``done``."""
+    def fill(self, done: int, *, forced: bool = False) -> None:
+        """Aggregate the target groups' metric periods up to ``done``
+        (:meth:`sim.metrics.MetricStore.fill`)."""
         for group in self.groups.values():
             if group.store is not None:
-                group.store.fill(done)
+                group.store.fill(done, forced=forced)
+
+    def stores(self) -> list[MetricStore]:
+        """The target groups' metric stores (none before a second revision starts)."""
+        return [g.store for g in self.groups.values() if g.store is not None]
+
+    def windows(self) -> list[TickWindow]:
+        """Every per-tick window of the service: its arrivals, each target group's, and
+        the sums over target groups."""
+        found = {id(self.arrivals): self.arrivals}
+        for group in self.groups.values():
+            found.update((id(w), w) for w in group.windows())
+        if self.split:
+            found.update((id(w), w) for w in self.fleet.windows())
+        return list(found.values())
 
     def target_group_history(self, revision: int, visible: int) -> MetricHistory:
         """What CloudWatch shows of one target group: its first ``visible`` periods, ALB
@@ -417,16 +464,19 @@ class Service:
         return store.history(visible)
 
     def target_groups_frame(self) -> pd.DataFrame:
-        """One row per (period, target group): the ALB columns by target group."""
+        """One row per (period, target group): the ALB columns by target group. With one
+        target group the table is built on its store's columns, not a copy of them (pandas
+        copies on write, so the tables sharing them stay independent)."""
         frames = []
         for rev, group in self.groups.items():
             store = group.store if group.store is not None else self.service_store
             store.ensure_latency(store.n_periods)
-            df = pd.DataFrame({"time_s": store.start})
+            columns = {name: store.columns[name] for name in TARGET_GROUP_COLUMNS}
+            df = pd.DataFrame({"time_s": store.start, **columns}, copy=False)
             df.insert(1, "revision", rev)
             df.insert(2, "TargetGroup", group.name)
-            for name in TARGET_GROUP_COLUMNS:
-                df[name] = store.columns[name]
             frames.append(df)
+        if len(frames) == 1:  # one target group: its periods are in order already
+            return frames[0]
         out = pd.concat(frames, ignore_index=True)
         return out.sort_values(["time_s", "revision"], kind="stable").reset_index(drop=True)

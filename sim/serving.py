@@ -33,9 +33,14 @@ they count towards CPU (``late``, a part of ``failed``).
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from typing import Any
+
 import numpy as np
 
+from sim import window
 from sim.queueing import MMkTable
+from sim.window import TickWindow
 
 # ``ndarray.max`` and ``np.cumsum`` without their Python wrappers: the same ufunc reductions
 # (same values), called tens of thousands of times per run on short stretches.
@@ -68,53 +73,87 @@ class LateRequests:
         ``prev_backlog`` is the backlog at the start of each tick, as the latency model
         (sim/metrics.py) reads it.
         """
-        fleet = n * self.capacity_rps
-        if float(_max(prev_backlog)) / fleet <= self.safe_wait:
+        if not self.applies(n, float(_max(prev_backlog))):
             return None
+        return self.share(lo, hi, n, prev_backlog)
+
+    def applies(self, n: int, prev_max: float) -> bool:
+        """Whether a stretch whose largest backlog at the start of a tick is ``prev_max``
+        loses a share of its requests that is not negligible."""
+        return prev_max / (n * self.capacity_rps) > self.safe_wait
+
+    def share(self, lo: int, hi: int, n: int, prev_backlog: np.ndarray) -> np.ndarray:
+        """The late share of ticks [lo, hi), per tick (no check: see :meth:`applies`)."""
+        fleet = n * self.capacity_rps
         rho = self.rate[lo:hi] / fleet
         return self.table.backlog_tail(rho, prev_backlog, n, fleet, self.timeout, self.mu)
 
 
 class FluidServer:
-    """Tick arrays for one run and the backlog state between stretches."""
+    """Tick arrays for one run and the backlog state between stretches.
+
+    ``arrivals`` is an array, a :class:`sim.window.TickWindow`, or an arrival stream
+    (sim/traffic/rates.py, :class:`~sim.traffic.rates.ArrivalStream`: drawn as the fluid
+    reaches them; a stretch longer than a chunk is then computed chunk by chunk,
+    :class:`Stretch`). The outputs (served, failed, late, backlog at the end of each tick,
+    serving count) are :class:`sim.window.TickWindow` s: their readers retire the ticks
+    they are done with (sim/simulation.py). ``on_chunk(tick)`` is called after each chunk
+    of a stretch longer than a chunk, with ticks before ``tick`` computed, so that readers
+    consume them before the next chunk.
+    """
 
     def __init__(
         self,
-        arrivals: np.ndarray,
+        arrivals: Any,
         tick: float,
         capacity_rps: float,
         timeout: float,
         *,
         late: LateRequests | None = None,
+        start: int = 0,
     ) -> None:
         n = len(arrivals)
         self.late_model = late  # None: only the backlog bound times requests out
-        self.arrivals = arrivals
+        self.source = arrivals if hasattr(arrivals, "ensure") else None
+        self.arrivals = arrivals.values if self.source is not None else arrivals
         self.tick = tick
         self.capacity_rps = capacity_rps
         self.timeout = timeout
-        self.served = np.zeros(n)
-        self.failed = np.zeros(n)
-        self.late = np.zeros(n)  # of ``failed``: processed, but answered after the timeout
-        self.backlog = np.zeros(n)  # at the end of each tick
-        self.n_serving = np.zeros(n, dtype=np.int32)
-        self.pos = 0  # first tick not yet computed
+        self.served = TickWindow(n, start=start)
+        self.failed = TickWindow(n, start=start)
+        self.late = TickWindow(n, start=start)  # of ``failed``: answered after the timeout
+        self.backlog = TickWindow(n, start=start)  # at the end of each tick
+        self.n_serving = TickWindow(n, dtype=np.int32, start=start)
+        self.pos = start  # first tick not yet computed
         self.queue = 0.0  # backlog carried into tick ``pos``
         self.n = 0
         self.shed_pending = 0.0  # failed requests to book in tick ``pos``
+        self.on_chunk: Callable[[int], None] | None = None
 
     @property
     def n_ticks(self) -> int:
         return len(self.arrivals)
 
+    def windows(self) -> tuple[TickWindow, ...]:
+        """The per-tick outputs (retired together)."""
+        return (self.served, self.failed, self.late, self.backlog, self.n_serving)
+
     def advance(self, to_tick: int) -> None:
-        """Compute ticks [pos, to_tick) with the current serving count."""
+        """Compute ticks [pos, to_tick) with the current serving count: one stretch."""
         to_tick = min(to_tick, self.n_ticks)
         if to_tick <= self.pos:
             return
         lo, hi = self.pos, to_tick
+        source = self.source
+        if source is not None:
+            chunk = window.CHUNK_TICKS
+            if lo // chunk != (hi - 1) // chunk:  # the stretch crosses a chunk edge
+                self._advance_chunked(chunk_edges(lo, hi, chunk))
+                return
+            if hi > source.drawn:
+                source.ensure(hi)
         a = self.arrivals[lo:hi]
-        self.n_serving[lo:hi] = self.n
+        self.n_serving.span(lo, hi)[:] = self.n
         q0 = self.queue
         served, failed, backlog, q_end = stretch(
             a, self.n * self.capacity_rps * self.tick, q0, self.qmax(self.n)
@@ -133,14 +172,71 @@ class FluidServer:
                 late = served * share
                 served -= late
                 failed += late
-                self.late[lo:hi] = late
-        self.served[lo:hi] = served
-        self.failed[lo:hi] = failed
-        self.failed[lo] += self.shed_pending
-        self.shed_pending = 0.0
-        self.backlog[lo:hi] = backlog
+                self.late.span(lo, hi)[:] = late
+        self._store(lo, hi, served, failed, backlog)
         self.queue = q_end
         self.pos = hi
+
+    def _store(
+        self, lo: int, hi: int, served: np.ndarray, failed: np.ndarray, backlog: np.ndarray
+    ) -> None:
+        self.served.span(lo, hi)[:] = served
+        out = self.failed.span(lo, hi)
+        out[:] = failed
+        if self.shed_pending:
+            out[0] += self.shed_pending
+        self.shed_pending = 0.0
+        self.backlog.span(lo, hi)[:] = backlog
+
+    def _advance_chunked(self, edges: list[int]) -> None:
+        """One stretch over [edges[0], edges[-1]) computed chunk by chunk (:class:`Stretch`),
+        with the same bits as in one piece. Whether its requests can be late is decided on
+        the whole stretch (its largest backlog), as in one piece: a first pass computes the
+        backlog without keeping it, when the late model can apply."""
+        n, qmax = self.n, self.qmax(self.n)
+        service = n * self.capacity_rps * self.tick
+        q0 = self.queue
+        late_model = self.late_model if n > 0 else None
+        late_on = False
+        if late_model is not None:
+            late_on = self._late_applies(edges, service, q0, qmax)
+        walk = Stretch(service, q0, qmax)
+        prev_end = walk.prev
+        for a, b in zip(edges[:-1], edges[1:], strict=True):
+            self.source.ensure(b)
+            served, failed, backlog = walk.step(self.arrivals[a:b])
+            self.n_serving.span(a, b)[:] = n
+            if late_on:
+                prev = np.empty(b - a)
+                prev[0] = prev_end
+                prev[1:] = backlog[:-1]
+                late = served * late_model.share(a, b, n, prev)
+                served -= late
+                failed += late
+                self.late.span(a, b)[:] = late
+            prev_end = float(backlog[-1])
+            self._store(a, b, served, failed, backlog)
+            self.queue = walk.q_end
+            self.pos = b
+            if b < edges[-1] and self.on_chunk is not None:
+                self.on_chunk(b)
+
+    def _late_applies(self, edges: list[int], service: float, q0: float, qmax: float) -> bool:
+        """The first pass: does the stretch's largest backlog make the late share apply
+        (:meth:`advance`'s test on the whole stretch)?"""
+        model, n = self.late_model, self.n
+        walk = Stretch(service, q0, qmax)
+        peak = prev_max = walk.prev
+        threshold = model.safe_wait * n * self.capacity_rps
+        last = len(edges) - 2
+        for k, values in enumerate(self.source.scan(edges)):
+            backlog = walk.step(values)[2]
+            top = float(_max(backlog))
+            peak = max(peak, top)
+            prev_max = max(prev_max, top if k < last else float(_max(backlog[:-1], initial=0.0)))
+            if k < last and peak > threshold and model.applies(n, prev_max):
+                return True  # later ticks only raise the maxima
+        return peak > threshold and model.applies(n, prev_max)
 
     def qmax(self, n: int) -> float:
         return self.timeout * n * self.capacity_rps
@@ -173,6 +269,106 @@ class FluidServer:
             self.failed[-1] += self.shed_pending
             self.backlog[-1] -= self.shed_pending
             self.shed_pending = 0.0
+
+
+def chunk_edges(lo: int, hi: int, chunk: int) -> list[int]:
+    """``lo``, the multiples of ``chunk`` strictly between ``lo`` and ``hi``, and ``hi``."""
+    first = (lo // chunk + 1) * chunk
+    return [lo, *range(first, hi, chunk), hi]
+
+
+class Stretch:
+    """:func:`stretch` computed chunk by chunk: each :meth:`step` takes the next ticks'
+    arrivals and returns their (served, failed, backlog), the same bits as one call over
+    the whole stretch. Between chunks it carries where the walk is: which barrier it is
+    reflected at, the backlog it restarted from, the running sum of its increments and
+    the running minimum (``np.add.accumulate`` and ``np.minimum.accumulate`` continue bit
+    for bit from a carried value placed before the block), and the regulator at the upper
+    barrier. One call's shortcut (no queue and no tick above the service: everything is
+    served) is what the general arithmetic computes too, so it needs no counterpart."""
+
+    def __init__(self, service: float, q0: float, qmax: float) -> None:
+        self.service, self.qmax, self.q0 = service, qmax, q0
+        self.dead = service <= 0.0 or qmax <= 0.0
+        self.first = True
+        self.q = 0.0 if self.dead else min(max(q0, 0.0), qmax)  # where the walk restarted
+        self.prev = self.q  # backlog at the end of the last tick computed
+        self.upper = False
+        self.fresh = True  # the next tick restarts the walk (nothing carried)
+        self.acc = 0.0  # running sum of the increments since the restart
+        self.low = 0.0  # running minimum since the restart
+        self.reg = 0.0  # the regulator at the last tick (upper barrier)
+
+    @property
+    def q_end(self) -> float:
+        return self.prev
+
+    def _run(self, x: np.ndarray, ufunc: Any, carried: float) -> np.ndarray:
+        if self.fresh:
+            return ufunc.accumulate(x)
+        return ufunc.accumulate(np.concatenate(([carried], x)))[1:]
+
+    def step(self, arrivals: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        n = len(arrivals)
+        if self.dead:
+            failed = arrivals.copy()
+            if self.first and n:
+                failed[0] += self.q0
+            self.first = self.first and n == 0
+            return np.zeros(n), failed, np.zeros(n)
+        if n == 0:
+            return np.zeros(0), np.zeros(0), np.zeros(0)
+        qmax = self.qmax
+        d = arrivals - self.service
+        backlog = np.empty(n)
+        overflow = np.zeros(n)
+        i = 0
+        while i < n:
+            if not self.upper:
+                c = self._run(d[i:], np.add, self.acc)
+                x = c + self.q
+                low = self._run(x, np.minimum, self.low)
+                path = x - np.minimum(low, 0.0)
+                over = (path > qmax).nonzero()[0]
+                j = n if over.size == 0 else i + int(over[0])
+                backlog[i:j] = path[: j - i]
+                if j == n:
+                    self.acc, self.low, self.fresh = float(c[-1]), float(low[-1]), False
+                    break
+                overflow[j] = path[j - i] - qmax
+                backlog[j] = qmax
+                self.q, i, self.upper, self.fresh = qmax, j + 1, True, True
+            else:
+                c = self._run(-d[i:], np.add, self.acc)
+                y = c + (qmax - self.q)
+                low = self._run(y, np.minimum, self.low)
+                reg = -np.minimum(low, 0.0)
+                path_y = y + reg
+                under = (path_y > qmax).nonzero()[0]
+                j = n if under.size == 0 else i + int(under[0])
+                backlog[i:j] = qmax - path_y[: j - i]
+                before = 0.0 if self.fresh else self.reg
+                m = j - i
+                if m > 0:
+                    overflow[i] = reg[0] if self.fresh else reg[0] - before
+                    np.subtract(reg[1:m], reg[: m - 1], out=overflow[i + 1 : j])
+                if j == n:
+                    self.acc, self.low, self.reg = float(c[-1]), float(low[-1]), float(reg[-1])
+                    self.fresh = False
+                    break
+                overflow[j] = reg[j - i] - (reg[j - i - 1] if j > i else before)
+                backlog[j] = 0.0
+                self.q, i, self.upper, self.fresh = 0.0, j + 1, False, True
+        prev = np.empty(n)
+        prev[0] = self.prev
+        prev[1:] = backlog[:-1]
+        served = prev + arrivals - backlog - overflow
+        failed = overflow
+        if self.first and self.q0 > qmax:
+            failed[0] += self.q0 - qmax
+        self.first = False
+        self.prev = float(backlog[-1])
+        return served, failed, backlog
 
 
 def stretch(

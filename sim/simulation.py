@@ -30,6 +30,7 @@ import numpy as np
 import pandas as pd
 import simpy
 
+from sim import metrics as metric_store
 from sim import tasks as lc
 from sim.decisions import DECISION_COLUMNS, DecisionLog
 from sim.decisions import OBSERVED_COLUMNS as OBSERVED_COLUMNS
@@ -49,8 +50,8 @@ from sim.scenario import Scenario
 from sim.scheduler import Scheduler
 from sim.service import Service
 from sim.steps import PeriodIntegral, StepSeries
-from sim.traffic.rates import arrivals as draw_arrivals
-from sim.traffic.rates import build_rate
+from sim.traffic.rates import ArrivalStream, build_rate
+from sim.window import TickWindow
 
 #: Random sources, in the order their generators are spawned from the scenario seed.
 STREAMS = (
@@ -155,8 +156,11 @@ class Simulation:
         rate = np.asarray(rate, dtype=float)
         if len(rate) != self.n_ticks:
             raise ValueError(f"rate has {len(rate)} ticks, the scenario needs {self.n_ticks}")
+        # The rate is kept whole: a policy's future-load view reads it to the end of the run
+        # (backends/sim.py) and the metric store's prefix sums are taken from it up front.
+        # The arrivals are drawn chunk by chunk as the fluid reaches them (sim/window.py).
         self.rate = rate
-        self.arrivals = draw_arrivals(rate, run.tick, self.rng["arrivals"], sc.traffic.arrivals)
+        self.stream = ArrivalStream(rate, run.tick, self.rng["arrivals"], sc.traffic.arrivals)
         self.size = svc.task_size
         self.model = serving_model(sc)
         self.table = MMkTable(self.model.workers, rho_max=RHO_CAP)
@@ -165,7 +169,7 @@ class Simulation:
         n_periods = math.ceil(self.n_ticks / self.tpp)
         # The target groups (one per revision) and the load balancer's split: sim/service.py.
         self.service = Service(
-            self.arrivals,
+            self.stream,
             rate,
             self.model,
             self.table,
@@ -197,6 +201,8 @@ class Simulation:
             self._ticks,
         )
         self.service.service_store = self.store
+        self.stream.listeners.append(self.store.arrival_edges.add)
+        self.fluid.on_chunk = self._chunk_done
         self.min_tasks, self.max_tasks = svc.min_tasks, svc.max_tasks
         self.times = lc.LifecycleTimes(
             provisioning=svc.provisioning,
@@ -279,12 +285,17 @@ class Simulation:
         return self.service.fleet
 
     @property
+    def arrivals(self) -> TickWindow:
+        """The service's arrivals per tick (a window: sim/window.py)."""
+        return self.stream.values
+
+    @property
     def n_serving(self) -> int:
         """Healthy (serving) tasks of the service, every revision."""
         return self.service.n_serving
 
     @property
-    def target_5xx(self) -> np.ndarray:
+    def target_5xx(self) -> TickWindow:
         return self.service.target_5xx
 
     def tick_of(self, t: float) -> int:
@@ -443,12 +454,43 @@ class Simulation:
         self.service.advance(tick)
         for steps in (self.running, self.pending, self.desired_steps, self.reporting):
             steps.fill(tick)
+        self._consume(forced=False)
+
+    def _chunk_done(self, tick: int) -> None:
+        """A long fluid stretch computed ticks up to ``tick`` (sim/serving.py): the metric
+        periods read them now, so that the windows can move on."""
+        self._consume(forced=True)
+
+    def _consume(self, *, forced: bool) -> None:
+        """Fill the metric periods the fluid has completed, run the latency pass once a
+        block of them is complete, and retire the ticks every reader is done with."""
         done = self.fluid.pos // self.tpp
-        if done > self.store.done:  # the billed integral is read only for whole periods
+        store = self.store
+        if done > store.done:  # the billed integral is read only for whole periods
             self.billed.fill(done * self.tpp * self.tick)
-        self.store.fill(done)
-        if self.service.split:
-            self.service.fill(done)
+        store.fill(done, forced=forced)
+        split = self.service.split
+        # The latency pass runs a block at a time (a day of ticks: sim/metrics.py).
+        block = max(1, metric_store.LATENCY_BLOCK_TICKS // self.tpp)
+        if not (split or forced or store.done - store.latency_done >= block):
+            return  # the common case: nothing to compute, nothing more to retire
+        if split:
+            self.service.fill(done, forced=forced)
+        stores = [store, *self.service.stores()] if split else [store]
+        moved = forced
+        for store in stores:
+            if store.done - store.latency_done >= block:
+                store.ensure_latency(store.done)
+                moved = True
+        if not moved or (self.releases and not split):
+            # The mark follows the latency pass: nothing more to retire since it last ran.
+            # Or the first target group's metrics will read the ticks from 0 on.
+            return
+        mark = min(store.latency_done for store in stores) * self.tpp
+        positions = [self.fluid.pos, *(g.fluid.pos for g in self.service.groups.values())]
+        mark = min(mark, *positions) - 1  # the backlog before a period, the last tick
+        for w in self.service.windows():
+            w.retire(mark)
 
     def _rewire_store(self) -> None:
         """A second revision started: the service's ALB columns now read the sums over
@@ -462,7 +504,7 @@ class Simulation:
         that change only at events (sim/steps.py)."""
         f = self.fluid
         return {
-            "arrivals": f.arrivals,
+            "arrivals": self.arrivals,
             "served": f.served,
             "failed": f.failed,
             "late": f.late,
@@ -527,9 +569,11 @@ class Simulation:
 
     def _summary(self) -> dict[str, Any]:
         cols = self.store.columns
-        total = float(self.arrivals.sum())
+        # Whole-run totals from the per-period sums, summed exactly (math.fsum): the same
+        # bits whatever the chunks the ticks were computed in.
+        total = math.fsum(np.nan_to_num(cols["RequestCount"]))
         # ELB 5xx (timeouts, no healthy target) plus target 5xx (a release failing requests).
-        failed = float(self.fluid.failed.sum()) + float(self.target_5xx.sum())
+        failed = math.fsum(cols["failed"]) + math.fsum(cols["HTTPCode_Target_5XX_Count"])
         good = good_periods(cols, self.scenario.slo.p99_ms, self.scenario.slo.error_rate)
         hours = self.billed_task_seconds / 3600.0
         return {

@@ -15,7 +15,12 @@ Tick convention: tick ``i`` covers ``[i * tick_s, (i + 1) * tick_s)`` seconds fr
 start, and the number of ticks is ``ceil(duration_s / tick_s)`` (a relative tolerance of 1e-9
 keeps e.g. ``86400 / 0.1`` from gaining a tick through rounding).
 
-This module defines :func:`arrivals` and :func:`build_rate`; the parts
+The simulator keeps the rate whole (a policy's future-load view reads it to the end of the
+run, and ``peak_rps`` / ``mean_rps`` rescale it by its whole-run maximum or mean) and draws
+the arrivals as the run reaches them (:class:`ArrivalStream`, the same numbers as
+:func:`arrivals`).
+
+This module defines :func:`arrivals`, :class:`ArrivalStream` and :func:`build_rate`; the parts
 live in :mod:`sim.traffic.config` (:func:`parse_duration`, :data:`Duration` and the models),
 :mod:`sim.traffic.ticks` (:func:`n_ticks`, rescaling), :mod:`sim.traffic.synthetic`
 (:func:`synthetic_rate`) and :mod:`sim.traffic.replay` (:func:`trace_rate`). Import each name
@@ -24,12 +29,14 @@ from the module that defines it.
 
 from __future__ import annotations
 
+import copy
 import math
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 import numpy as np
 
+from sim import window
 from sim.traffic.config import (
     TrafficConfig,
 )
@@ -38,7 +45,7 @@ from sim.traffic.synthetic import synthetic_rate
 from sim.traffic.ticks import rescale_rate
 
 if TYPE_CHECKING:
-    from collections.abc import Callable
+    from collections.abc import Callable, Iterator
 
     from sim.traces.base import Trace
 
@@ -78,6 +85,75 @@ def arrivals(
             raise ValueError("rate must be finite and >= 0 in every tick")
         out[lo:hi] = lam if mode == "deterministic" else rng.poisson(lam)
     return out.reshape(shape)
+
+
+class ArrivalStream:
+    """The arrivals of :func:`arrivals` for a whole-run ``rate``, drawn chunk by chunk as
+    the run reaches them (:meth:`ensure`) into a window of recent ticks
+    (:class:`sim.window.TickWindow`, ``values``), not as one whole-run array: the same
+    numbers, because numpy draws an array element by element, in order.
+
+    ``listeners`` get ``(lo, values)`` for each block drawn, in order (the metric store's
+    prefix sums, sim/metrics.py). :meth:`scan` reads ticks ahead without drawing them, from
+    a copy of the generator (the fluid's look-ahead over a long stretch, sim/serving.py).
+
+    Raises:
+        ValueError: as :func:`arrivals`, at construction.
+    """
+
+    def __init__(
+        self, rate: np.ndarray, tick_s: float, rng: np.random.Generator, mode: str = "poisson"
+    ) -> None:
+        if not (math.isfinite(tick_s) and tick_s > 0):
+            raise ValueError(f"tick_s must be a finite number > 0, got {tick_s!r}")
+        rate = np.asarray(rate, dtype=np.float64)
+        if rate.ndim != 1:
+            raise ValueError(f"rate must be one value per tick, got shape {rate.shape}")
+        if rate.size and not (np.isfinite(rate).all() and rate.min() >= 0):
+            raise ValueError("rate must be finite and >= 0 in every tick")
+        if mode not in ("poisson", "deterministic"):
+            raise ValueError(
+                f"unknown arrivals mode {mode!r}: expected 'poisson' or 'deterministic'"
+            )
+        self.rate, self.tick_s, self.rng, self.mode = rate, tick_s, rng, mode
+        self.values = window.TickWindow(rate.size)
+        self.drawn = 0  # ticks before this one are drawn
+        self.listeners: list[Callable[[int, np.ndarray], None]] = []
+
+    def __len__(self) -> int:
+        return self.rate.size
+
+    def _draw(self, lo: int, hi: int, rng: np.random.Generator) -> np.ndarray:
+        lam = self.rate[lo:hi] * self.tick_s
+        if not (np.isfinite(lam).all() and lam.min(initial=0.0) >= 0):
+            raise ValueError("rate must be finite and >= 0 in every tick")
+        return lam if self.mode == "deterministic" else rng.poisson(lam)
+
+    def ensure(self, hi: int) -> None:
+        """Draw every tick before ``hi``, a chunk at a time (sim/window.py)."""
+        hi = min(hi, self.rate.size)
+        while self.drawn < hi:
+            lo = self.drawn
+            end = min(self.rate.size, (lo // window.CHUNK_TICKS + 1) * window.CHUNK_TICKS)
+            out = self.values.span(lo, end)
+            out[:] = self._draw(lo, end, self.rng)
+            self.drawn = end
+            for listener in self.listeners:
+                listener(lo, out)
+
+    def scan(self, edges: list[int]) -> Iterator[np.ndarray]:
+        """The arrivals of ticks [edges[k], edges[k + 1]), one array per k, without
+        drawing them: ticks not drawn yet come from a copy of the generator."""
+        rng = None
+        for lo, hi in zip(edges[:-1], edges[1:], strict=True):
+            if hi <= self.drawn:
+                yield self.values[lo:hi]
+                continue
+            if rng is None:
+                rng = copy.deepcopy(self.rng)
+            head = self.values[lo : self.drawn] if lo < self.drawn else np.zeros(0)
+            tail = self._draw(max(lo, self.drawn), hi, rng)
+            yield np.concatenate((head, tail)) if head.size else tail
 
 
 def build_rate(

@@ -170,7 +170,7 @@ def test_a_run_too_big_for_memory_is_refused_before_allocating(tmp_path: Path, m
 
     import sim.scenario as scenario_module
 
-    path = write(tmp_path, '[run]\nduration = "10000d"\n')
+    path = write(tmp_path, '[run]\nduration = "100000d"\n')
     tracemalloc.start()
     try:
         with pytest.raises(ScenarioError) as err:
@@ -178,15 +178,15 @@ def test_a_run_too_big_for_memory_is_refused_before_allocating(tmp_path: Path, m
         peak = tracemalloc.get_traced_memory()[1]
     finally:
         tracemalloc.stop()
-    assert peak < 50 * 2**20  # nothing of the 160 GiB was allocated
+    assert peak < 50 * 2**20  # nothing of the 258 GiB was allocated
     msg = str(err.value)
-    assert "run.duration" in msg and "864,000,000 ticks" in msg
-    assert "161.1 GiB (200 bytes per tick)" in msg and "GiB of memory available" in msg
+    assert "run.duration" in msg and "8,640,000,000 ticks" in msg
+    assert "257.7 GiB (32 bytes per tick)" in msg and "GiB of memory available" in msg
     # The bound is the machine's available memory, not a fixed duration.
     monkeypatch.setattr(scenario_module, "available_memory", lambda: 2**30)
     with pytest.raises(ScenarioError, match=r"more than the 1\.0 GiB of memory available"):
-        load_scenario(write(tmp_path, '[run]\nduration = "60d"\n'))
-    load_scenario(write(tmp_path, '[run]\nduration = "7d"\n'))  # 0.3 GiB fits
+        load_scenario(write(tmp_path, '[run]\nduration = "365d"\n'))  # 1.1 GiB
+    load_scenario(write(tmp_path, '[run]\nduration = "7d"\n'))  # 0.2 GiB fits
     monkeypatch.setattr(scenario_module, "available_memory", lambda: None)  # unknown: allowed
     load_scenario(write(tmp_path, '[run]\nduration = "60d"\n'))
 

@@ -1,0 +1,163 @@
+"""Issue 11: the per-tick arrays live in windows of a chunk or two (sim/window.py), the
+arrivals are drawn and a long fluid stretch computed chunk by chunk, and the metric periods
+and their latency are read as the run goes. Every chunk size gives the same bits: every
+table and the summary are compared with tiny chunks against the default."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from pandas.testing import assert_frame_equal
+
+import sim.metrics as metrics
+import sim.window as window
+from backends.sim import run_simulation
+from sim.scenario import scenario_from_dict
+from sim.serving import Stretch, stretch
+from sim.simulation import Simulation
+from sim.traffic.rates import ArrivalStream
+from sim.traffic.rates import arrivals as draw_arrivals
+from sim.window import RetiredTicks, TickWindow
+
+SERVICE = {"min_tasks": 1, "max_tasks": 40, "initial_tasks": 3, "capacity_rps": 50}
+
+CASES = {
+    # reactive, under-provisioned at first: a backlog, timeouts and late requests
+    "reactive-backlog": {
+        "run": {"seed": 11, "duration": "2h", "tick": "1s"},
+        "service": {**SERVICE, "request_timeout": "20s"},
+        "traffic": {"synthetic": {"base_rps": 400, "noise_cv": 0.3}},
+        "autoscaler": {"policy": "reactive", "interval": 60},
+    },
+    # static, deciding never: the whole run is one fluid stretch (in one piece with the
+    # default chunk), with a backlog and late requests; the last period is partial
+    "static-one-stretch": {
+        "run": {"seed": 4, "duration": "10h31m7s", "tick": "1s"},
+        "service": {**SERVICE, "initial_tasks": 8, "request_timeout": "20s"},
+        "traffic": {"synthetic": {"base_rps": 400, "noise_cv": 0.3}},
+        "autoscaler": {"policy": "static", "interval": 1e9},
+    },
+    # target tracking with crashes, an AZ outage and Spot interruptions
+    "faults": {
+        "run": {"seed": 8, "duration": "2h", "tick": "1s"},
+        "service": {
+            **SERVICE,
+            "initial_tasks": 4,
+            "capacity_providers": [
+                {"name": "FARGATE", "weight": 1},
+                {"name": "FARGATE_SPOT", "weight": 1},
+            ],
+        },
+        "traffic": {"synthetic": {"base_rps": 400, "noise_cv": 0.3}},
+        "autoscaler": {"policy": "target-tracking"},
+        "faults": {
+            "task_mtbf": "1h",
+            "az_outages": [{"az": "us-east-1b", "at": 1800, "duration": 900}],
+            "spot_interruptions_per_task_hour": 1.0,
+        },
+    },
+    # a canary of two revisions, the second release failing requests
+    "rollout": {
+        "run": {"seed": 7, "duration": "2h", "tick": "1s"},
+        "service": {**SERVICE, "initial_tasks": 4},
+        "traffic": {"synthetic": {"base_rps": 150, "noise_cv": 0.3}},
+        "releases": {"explicit": [{"at": 600, "kind": "good"}, {"at": 3600, "kind": "errors"}]},
+        "rollout": {"strategy": "canary"},
+    },
+    # the oracle reads the rate to the end of the run
+    "oracle": {
+        "run": {"seed": 5, "duration": "3h", "tick": "1s"},
+        "service": SERVICE,
+        "traffic": {"synthetic": {"base_rps": 400, "noise_cv": 0.3}},
+        "autoscaler": {"policy": "oracle"},
+    },
+}
+
+
+def _run(name: str, duration: str | None = None):
+    data = {"name": name, **CASES[name]}
+    if duration is not None:
+        data["run"] = {**data["run"], "duration": duration}
+    return run_simulation(Simulation(scenario_from_dict(data)))
+
+
+@pytest.mark.parametrize(
+    ("name", "duration"),
+    [
+        *((name, None) for name in CASES),
+        # many days as one stretch, longer than the default chunk too
+        pytest.param("static-one-stretch", "3d40s", marks=pytest.mark.slow),
+    ],
+)
+def test_chunk_size_does_not_change_a_run(monkeypatch, name, duration) -> None:
+    default = _run(name, duration)
+    tables = ("metrics", "events", "decisions", "target_groups", "releases")
+    assert default.summary["requests_total"] > 0
+    if name != "rollout":
+        assert default.metrics["failed"].sum() > 0, "the case must fail some requests"
+    # one period, an hour, one period and 7 ticks
+    for chunk in (60, 3600, 67):
+        monkeypatch.setattr(window, "CHUNK_TICKS", chunk)
+        small = _run(name, duration)
+        assert small.summary == default.summary, chunk
+        for table in tables:
+            got, want = getattr(small, table), getattr(default, table)
+            if want is None:
+                assert got is None
+                continue
+            assert_frame_equal(got, want, check_exact=True, obj=f"{table}, chunk {chunk}")
+
+
+def test_a_long_run_holds_a_window_not_the_run(monkeypatch) -> None:
+    """With chunks and latency blocks of an hour, a ten-hour static stretch keeps a few
+    hours of ticks."""
+    monkeypatch.setattr(window, "CHUNK_TICKS", 3600)
+    monkeypatch.setattr(metrics, "LATENCY_BLOCK_TICKS", 3600)
+    sim = Simulation(scenario_from_dict({"name": "w", **CASES["static-one-stretch"]}))
+    run_simulation(sim)
+    for w in sim.service.windows():
+        assert len(w.buf) <= 4 * 3600 < sim.n_ticks / 2, (len(w.buf), w.base)
+    with pytest.raises(RetiredTicks, match="read a run this long by slices"):
+        np.asarray(sim.fluid.served)
+    with pytest.raises(RetiredTicks, match="are not held"):
+        sim.fluid.served[0:10]
+
+
+def test_stretch_in_chunks_continues_the_walk_bit_for_bit() -> None:
+    """Both barriers, crossings at chunk edges, a start above the bound, no service."""
+    rng = np.random.default_rng(2)
+    arrivals = rng.poisson(np.repeat(rng.uniform(0, 300, 40), 50)).astype(float)
+    for service, q0, qmax in ((100.0, 0.0, 500.0), (150.0, 900.0, 400.0), (0.0, 5.0, 0.0)):
+        whole = stretch(arrivals, service, q0, qmax)
+        for size in (1, 7, 50, 333):
+            walk = Stretch(service, q0, qmax)
+            parts = [walk.step(arrivals[a : a + size]) for a in range(0, len(arrivals), size)]
+            for k in range(3):
+                assert np.array_equal(np.concatenate([p[k] for p in parts]), whole[k])
+            assert walk.q_end == whole[3]
+    assert whole[1].sum() > 0
+
+
+def test_arrival_stream_draws_the_same_numbers_in_any_chunks(monkeypatch) -> None:
+    rate = np.random.default_rng(1).uniform(0, 50, 1000)
+    want = draw_arrivals(rate, 1.0, np.random.default_rng(9))
+    monkeypatch.setattr(window, "CHUNK_TICKS", 70)
+    stream = ArrivalStream(rate, 1.0, np.random.default_rng(9))
+    seen = list(stream.scan([0, 300, 1000]))  # ahead, from a copy of the generator
+    stream.ensure(500)
+    assert np.array_equal(stream.values[0:500], want[:500])
+    assert np.array_equal(np.concatenate(seen), want)
+    with pytest.raises(ValueError, match="unknown arrivals mode 'bursty'"):
+        ArrivalStream(rate, 1.0, np.random.default_rng(9), "bursty")
+
+
+def test_window_reads_by_absolute_tick_and_retires() -> None:
+    w = TickWindow(100, chunk=10)
+    w[0:20] = np.arange(20.0)
+    w.retire(15)
+    w.span(20, 40)[:] = 1.0  # room made by dropping the retired ticks
+    assert w.base == 15 and w[15] == 15.0 and w[-61] == 1.0
+    with pytest.raises(RetiredTicks, match="ticks from 3 are not held"):
+        w[3:5]
+    late = TickWindow(100, start=50, before=np.full(100, 7.0))
+    assert list(late[48:52]) == [7.0, 7.0, 0.0, 0.0]
