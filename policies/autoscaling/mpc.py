@@ -79,8 +79,8 @@ the task size through ``observation.cpu``, and ``observation.capacity_rps``), no
 now, ``ceil(healthy x RequestCountPerTarget / target) = ceil(RequestCount / target)`` from
 the last published period, with the target ``safety_target`` requests per target per
 period (None: the SLO load of one task over one period). Before the model has history
-(``min_history``) only the safety net acts, and it scales in only to the highest of its
-proposals over the keep window's length.
+(``min_history``) only the safety net and the burst reserve act, and the safety net scales in
+only to the highest of its proposals over the keep window's length.
 
 **The one tuning parameter** is ``quantile`` (of the forecast and of the burst ratios):
 higher buys good minutes and availability with tasks.
@@ -258,7 +258,7 @@ class MpcPolicy(BasePolicy):
     min_history : float, default 43200
         Seconds of history before training is first tried. Training also needs
         ``calibration`` plus 100 labelled periods (about 26 h with the defaults); until a
-        model exists only the safety net acts.
+        model exists only the safety net and the burst reserve act.
     max_history : float, default 1209600
         Seconds of history used (14 days, as AWS predictive scaling reads).
     max_train_rows : int, default 4320
