@@ -18,9 +18,10 @@ Design (the README section "The autoscaling experiment" states it for users):
   ``scheduled`` draws its hourly floors from it (no look-ahead into the evaluated window). The
   history is not simulated and not scored.
 * **Tuning.** Every policy with a parameter gets the same budget: the seven settings of its
-  main parameter in :data:`TUNING` on the tuning window, and the same rule: the cheapest
-  setting whose good-minutes fraction reaches :data:`TUNING_GOOD_MINUTES` (else the one with
-  the most good minutes). Only the requested policies are tuned.
+  main parameter in :data:`TUNING` on the tuning window, and the same rule (:func:`choose`):
+  the cheapest setting that meets the SLO there, good minutes >= :data:`TUNING_GOOD_MINUTES`
+  and request availability >= the error budget (else the one with the highest availability,
+  then the most good minutes). Only the requested policies are tuned.
 * **Equal quality.** Target tracking also runs at every one of its settings on every
   evaluation window (the ``sweep`` runs): its cost as a function of good minutes on the same
   window is the baseline's Pareto front, against which the report compares every policy at
@@ -434,12 +435,20 @@ def run_all(
 
 
 def choose(group: pd.DataFrame) -> float:
-    """The tuning rule: the cheapest setting reaching the good-minutes bar, else the one
-    with the most good minutes (cheapest among equals)."""
-    ok = group[group.good_minutes_fraction >= TUNING_GOOD_MINUTES]
+    """The tuning rule: the cheapest setting that meets the SLO on the tuning window (good
+    minutes >= :data:`TUNING_GOOD_MINUTES` and request availability >= 1 - the SLO's
+    ``error_rate``, the error budget: the test the report's ``meets_slo`` applies), else the
+    one with the highest availability, then the most good minutes (cheapest among equals)."""
+    ok = group[
+        (group.good_minutes_fraction >= TUNING_GOOD_MINUTES)
+        & (group.availability >= 1.0 - SLO["error_rate"])
+    ]
     if len(ok):
         return float(ok.sort_values(["cost_usd", "param"]).iloc[0].param)
-    best = group.sort_values(["good_minutes_fraction", "cost_usd"], ascending=[False, True])
+    best = group.sort_values(
+        ["availability", "good_minutes_fraction", "cost_usd", "param"],
+        ascending=[False, False, True, True],
+    )
     return float(best.iloc[0].param)
 
 
@@ -565,8 +574,9 @@ def run_experiment(
         "policies": policies,
         "traces": traces,
         "history_days": HISTORY_DAYS,
-        "tuning_rule": f"cheapest setting with good minutes >= {TUNING_GOOD_MINUTES}, "
-        "else most good minutes",
+        "tuning_rule": f"cheapest setting with good minutes >= {TUNING_GOOD_MINUTES} and "
+        f"availability >= {1.0 - SLO['error_rate']:g}, else highest availability, then most "
+        "good minutes",
         "tuning_grid": {p: list(TUNING[p][1]) for p in tunable},
         "tuned": tuned,
         "windows": {t: [w.__dict__ | {"end": w.end} for w in ws] for t, ws in windows.items()},

@@ -205,8 +205,9 @@ def write_report(
         lines += [
             f"Every tunable policy gets the same budget, seven settings of its main parameter "
             f"on the tuning window only (one window per trace: n = 1, no interval); the "
-            f"cheapest with good minutes >= "
-            f"{TUNING_GOOD_MINUTES} is kept, else the one with the most good minutes.",
+            f"cheapest that meets the SLO there (good minutes >= {TUNING_GOOD_MINUTES} and "
+            f"availability >= {1.0 - SLO['error_rate']:g}) is kept, else the one with the "
+            "highest availability, then the most good minutes.",
             "",
             "| policy | parameter | settings |",
             "|---|---|---|",

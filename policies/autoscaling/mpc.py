@@ -56,6 +56,19 @@ in profiles of this policy. Retraining every ``retrain_every`` seconds (6 h) on 
 ``max_train_rows`` rows keeps a 7-day run's cost bounded (README, "mpc": measured figure and
 ``benchmarks/bench_mpc.py``).
 
+**Burst reserve.** A forecast learned from features cannot see a burst that has not been
+published yet (on Twitter AAPL bursts rise 3x within a minute and end in about 5, inside the
+180 s publication delay plus the start-up). So each window's forecast is floored by a reserve
+learned from the bursts the trace has *shown*: for every row of the last ``reserve_days``
+whose window is visible, the burst ratio ``(peak load over the row's window + c) / (mean load
+of the hour up to the row + c)`` (``c`` the log offset); the reserve is the visible hour's
+mean now times the ``quantile`` of those ratios (the same split-conformal rank as the
+residuals'): :func:`burst_reserve`. A trace whose bursts reached 3x keeps about 3x its level;
+a smooth trace keeps its ramp (about 1.3x on a daily cycle). The forecast used is the larger
+of the two. The same ``quantile`` sets both, so the one knob stays one knob; ``reserve_days``
+0 turns the reserve off (the policy before it). *Choice*: the hour as the level, as in the
+burst feature; the default 7 days so a week's every day is seen (no public source sizes it).
+
 **Capacity per task** is the load at which one task's M/M/k p99 meets ``slo_p99_ms``
 (:func:`sim.metrics.max_utilisation_for_p99`, the simulator's own serving model: ``workers``
 servers per task, each at ``capacity_rps / workers``): parameters the operator knows (the SLO,
@@ -66,10 +79,11 @@ the task size through ``observation.cpu``, and ``observation.capacity_rps``), no
 now, ``ceil(healthy x RequestCountPerTarget / target) = ceil(RequestCount / target)`` from
 the last published period, with the target ``safety_target`` requests per target per
 period (None: the SLO load of one task over one period). Before the model has history
-(``min_history``) only the safety net acts, and it scales in only to the highest of its
-proposals over the keep window's length.
+(``min_history``) only the safety net and the burst reserve act, and the safety net scales in
+only to the highest of its proposals over the keep window's length.
 
-**The one tuning parameter** is ``quantile``: higher buys good minutes with tasks.
+**The one tuning parameter** is ``quantile`` (of the forecast and of the burst ratios):
+higher buys good minutes and availability with tasks.
 """
 
 from __future__ import annotations
@@ -140,6 +154,36 @@ def burst_features(
     last = np.maximum.accumulate(np.where(burst, idx, -(10**12)))
     since = np.minimum(r - last[r], cap)
     return np.column_stack([d1, d3, np.log1p(since)])
+
+
+def burst_reserve(
+    y: np.ndarray, spec: FeatureSpec, periods: int, quantile: float, c: float
+) -> tuple[float, float, int] | None:
+    """The burst reserve of a forecast window from ``y`` (the visible loads) only.
+
+    For each of the last ``periods`` rows whose label is visible (``row + lead1`` is in
+    ``y``), the burst ratio ``(peak load over the row's window + c) / (mean load of the hour
+    up to the row + c)``; the reserve is the hour's mean now times the split-conformal
+    ``ceil((n + 1) q) / n`` empirical quantile of those ratios (the same rule as the
+    residuals'). Returns ``(reserve req/s, ratio, n rows)``, or None without a full hour and
+    one labelled row."""
+    w = max(1, int(round(BURST_BASE_S / spec.period_s)))
+    last_row = len(y) - 1 - spec.lead1
+    first = max(w - 1, last_row - int(periods) + 1)
+    if last_row < first or len(y) < w:
+        return None
+    n = last_row - first + 1
+    cs = np.concatenate(([0.0], np.cumsum(y[first - w + 1 : last_row + 1])))
+    level = (cs[w:] - cs[:-w]) / w  # the hour up to each row
+    # The peak over each row's window: labels() with slices, not a rows x window index.
+    peak = y[first + spec.lead0 : first + spec.lead0 + n].copy()
+    for lead in range(spec.lead0 + 1, spec.lead1 + 1):
+        np.maximum(peak, y[first + lead : first + lead + n], out=peak)
+    ratio = (peak + c) / (level + c)
+    at = min(1.0, math.ceil((n + 1) * float(quantile) - _EPS) / n)
+    r = float(np.quantile(ratio, at, method="higher"))
+    now = float(np.mean(y[-w:]))
+    return max(0.0, (now + c) * r - c), r, n
 
 
 def predict_rows(trees: dict[str, np.ndarray], X: np.ndarray) -> np.ndarray:
@@ -214,7 +258,7 @@ class MpcPolicy(BasePolicy):
     min_history : float, default 43200
         Seconds of history before training is first tried. Training also needs
         ``calibration`` plus 100 labelled periods (about 26 h with the defaults); until a
-        model exists only the safety net acts.
+        model exists only the safety net and the burst reserve act.
     max_history : float, default 1209600
         Seconds of history used (14 days, as AWS predictive scaling reads).
     max_train_rows : int, default 4320
@@ -227,6 +271,9 @@ class MpcPolicy(BasePolicy):
         Seed of the gradient-boosting model (no global randomness).
     interval : float, default 60
         Seconds between decisions.
+    reserve_days : float, default 7
+        Days of burst ratios the burst reserve learns from (module docstring), within
+        ``max_history``; 0: no reserve.
     """
 
     def __init__(
@@ -248,6 +295,7 @@ class MpcPolicy(BasePolicy):
         max_launch_per_minute: int = 500,
         random_state: int = 0,
         interval: float = 60.0,
+        reserve_days: float = 7.0,
     ) -> None:
         self.quantile = quantile
         self.slo_p99_ms = slo_p99_ms
@@ -266,6 +314,7 @@ class MpcPolicy(BasePolicy):
         self.max_launch_per_minute = max_launch_per_minute
         self.random_state = random_state
         self.interval = interval
+        self.reserve_days = reserve_days
 
     # -- validation -------------------------------------------------------------------------
     def _validate(self) -> None:
@@ -287,6 +336,11 @@ class MpcPolicy(BasePolicy):
             raise ValueError(f"mpc: workers must be None or an integer >= 1, got {self.workers!r}")
         if self.safety_target is not None and not self.safety_target > 0:
             raise ValueError(f"mpc: safety_target must be None or > 0, got {self.safety_target!r}")
+        if not 0 <= self.reserve_days <= self.max_history / 86400.0:
+            raise ValueError(
+                f"mpc: reserve_days must be >= 0 (0: no burst reserve) and <= max_history "
+                f"({self.max_history / 86400.0:g} days), got {self.reserve_days!r}"
+            )
         if not self.burst_ratio > 1:
             raise ValueError(f"mpc: burst_ratio must be > 1, got {self.burst_ratio!r}")
         for name, least in (("max_train_rows", 100), ("max_iter", 1), ("max_launch_per_minute", 1)):
@@ -425,11 +479,16 @@ class MpcPolicy(BasePolicy):
 
     def forecast(self, observation: Observation) -> dict[str, float] | None:
         """The calibrated q-quantile of the peak load (requests/s) over the launch and keep
-        windows, training when due; None before ``min_history`` of visible history or
-        before the first training succeeds. Updates the policy's learned state."""
+        windows, training when due, floored by the burst reserve (``reserve_``, which is set
+        from the first labelled hour on, with or without a model); None before
+        ``min_history`` of visible history or before the first training succeeds. Updates
+        the policy's learned state."""
         obs = with_warm_history(observation, getattr(self, "warm_history_", None))
         self._check_no_future(obs)
         m = obs.metrics
+        self.reserve_ = {}
+        if len(m) and self.reserve_days > 0:
+            self._reserve(obs)
         span = m.end - float(m.start[0]) if len(m) else 0.0
         if span < self.min_history or len(m) == 0:
             self.why_ = (
@@ -465,7 +524,35 @@ class MpcPolicy(BasePolicy):
             x = w.matrix(y, start, np.array([len(y) - 1]))[0]
             z = predict_trees(state["trees"], x) + self._offset(state["resid"])
             out[name] = max(0.0, float(np.exp(x[0] + z) - s.offset))
+            if name in self.reserve_:
+                out[name] = max(out[name], self.reserve_[name][0])
         return out
+
+    def _reserve(self, obs: Observation) -> None:
+        """Set ``reserve_`` per window: (reserve req/s, ratio, n). The ratio quantile is
+        recomputed when the window changes or :data:`RESIDUAL_BATCH` new periods have been
+        published since (it moves little in a few minutes; a decision costs about 2 ms a
+        window); the hour's mean is today's at every decision."""
+        y, start = self._series(obs)
+        p = float(obs.metrics.period_s)
+        periods = int(round(float(self.reserve_days) * 86400.0 / p))
+        w = max(1, int(round(BURST_BASE_S / p)))
+        cache = dict(getattr(self, "reserve_cache_", {}))
+        last = float(start[-1])
+        for name, win in self._windows(obs).items():
+            s = win.spec
+            key = (s.key(), periods, float(self.quantile))
+            old = cache.get(name)
+            if old is None or old[0] != key or last - old[1] >= RESIDUAL_BATCH * p - _EPS:
+                res = burst_reserve(y, s, periods, self.quantile, s.offset)
+                if res is None:
+                    cache.pop(name, None)
+                    continue
+                cache[name] = (key, last, res[1], res[2])
+            _, _, ratio, n = cache[name]
+            now = float(np.mean(y[-w:]))
+            self.reserve_[name] = (max(0.0, (now + s.offset) * ratio - s.offset), ratio, n)
+        self.reserve_cache_ = cache
 
     def warm_start(self, history: MetricHistory) -> BasePolicy:
         """Per-period metrics from before time 0 (``start`` < 0), seen in front of every later
@@ -503,16 +590,28 @@ class MpcPolicy(BasePolicy):
 
         fc = self.forecast(obs)
         keep_s = self.startup + self.interval + self.margin + self.hold
+        res = getattr(self, "reserve_", {})  # PerfectForecastMpc sets none
+        reserve_why = "".join(
+            f"; burst reserve {k} {v[0]:.1f} req/s ({v[1]:.2f}x the hour's mean, n {v[2]})"
+            for k, v in res.items()
+        )
         if fc is None:
-            # Only the safety net: scale out now, scale in to the highest recent proposal.
+            # The safety net (scale out now, scale in to the highest recent proposal) and the
+            # burst reserve (launch for its launch window, keep for its keep window).
             recent = [(s, n) for s, n in getattr(self, "recent_", ()) if t - s < keep_s]
             recent.append((t, safety))
             self.recent_ = recent
             stable = max(n for _, n in recent)
             want = safety if safety > desired else min(desired, stable)
+            # Either window's reserve may be missing (too few labelled rows for it yet).
+            r_launch, r_keep = (
+                math.ceil(res[k][0] / per_task - _EPS) if k in res else 0
+                for k in ("launch", "keep")
+            )
+            want = max(want, r_launch, min(desired, r_keep))
             new = self._limit(clamp(want, lo, hi), desired)
             why = f"mpc: {self.why_}; safety net {safety_why}; highest over {keep_s:.0f}s {stable}"
-            return self._answer(new, desired, why)
+            return self._answer(new, desired, why + reserve_why)
 
         need_launch = math.ceil(fc["launch"] / per_task - _EPS)
         need_keep = math.ceil(fc["keep"] / per_task - _EPS)
@@ -522,7 +621,7 @@ class MpcPolicy(BasePolicy):
             f"mpc: q{self.quantile:g} peak load {fc['launch']:.1f} req/s over "
             f"[+{self.startup:.0f}s, +{self.startup + self.interval + self.margin:.0f}s] / "
             f"{per_task:.1f} per task = {need_launch} to launch; {fc['keep']:.1f} req/s before "
-            f"+{keep_s:.0f}s = {need_keep} to keep; safety net {safety_why}"
+            f"+{keep_s:.0f}s = {need_keep} to keep{reserve_why}; safety net {safety_why}"
         )
         return self._answer(new, desired, why)
 

@@ -220,6 +220,31 @@ def test_reduced_experiment(mirror: Path, tmp_path: Path) -> None:
     assert "### Distance from the cost floor" in report and "0 of them bill less" in report
 
 
+@pytest.mark.parametrize(
+    ("good", "availability", "cost", "chosen"),
+    [
+        # 0.2 has the good minutes but loses requests beyond the budget: 0.5 is chosen.
+        ([0.995, 0.999, 1.0], [0.99, 0.9995, 1.0], [1.0, 2.0, 3.0], 0.5),
+        # Both meet the SLO: the cheaper.
+        ([0.995, 0.999, 1.0], [0.9991, 0.9995, 1.0], [1.0, 2.0, 3.0], 0.2),
+        # None meets it: the highest availability, though another has more good minutes.
+        ([0.95, 0.999, 0.98], [0.99, 0.995, 0.998], [1.0, 2.0, 3.0], 0.9),
+    ],
+)
+def test_tuning_keeps_the_cheapest_setting_that_meets_the_slo(
+    good: list[float], availability: list[float], cost: list[float], chosen: float
+) -> None:
+    group = pd.DataFrame(
+        {
+            "param": [0.2, 0.5, 0.9],
+            "good_minutes_fraction": good,
+            "availability": availability,
+            "cost_usd": cost,
+        }
+    )
+    assert exp.choose(group) == chosen
+
+
 def test_floor_violations_finds_a_run_below_the_floor() -> None:
     runs = pd.DataFrame(
         {

@@ -11,7 +11,8 @@ import pytest
 from helpers import history, observation
 
 from policies import registry
-from policies.autoscaling.mpc import MpcPolicy, burst_features
+from policies.autoscaling.forecast import FeatureSpec
+from policies.autoscaling.mpc import MpcPolicy, burst_features, burst_reserve
 from policies.checks import run_checks
 from policies.contract import Observation
 from sim.scenario import ScenarioError, scenario_from_dict
@@ -87,6 +88,7 @@ def test_leakage_decisions_identical_when_only_the_future_differs() -> None:
         assert da == db, t
     for name in a.models_:
         np.testing.assert_array_equal(a.models_[name]["resid"], b.models_[name]["resid"])
+    assert a.reserve_ and a.reserve_ == b.reserve_  # the burst reserve was on, and the same
     later = t_cut + 20 * PERIOD
     assert a.decide(observe(base, later, 8)) != b.decide(observe(other, later, 8))
 
@@ -103,6 +105,62 @@ def test_burst_features_of_a_row_read_nothing_after_it() -> None:
     assert full[first, 2] == 0.0 and full[first, 0] > math.log(2.0)
 
 
+def keep_spec() -> FeatureSpec:
+    """The keep window of the default policy at the simulator's timing (lead 1-16 periods)."""
+    return FeatureSpec(PERIOD, 1, 16, (0, 1), (5,), "peak", 1.0)
+
+
+def test_burst_reserve_keeps_the_burst_ratio_a_trace_has_shown() -> None:
+    """A trace whose daily flash crowds reach 3x keeps about 3x its hour's level at a high
+    quantile; the same trace without them keeps little above it; a lower quantile keeps less."""
+    spec = keep_spec()
+    flash, smooth = daily(8.0, seed=5, sigma=0.05, flash=True), daily(8.0, seed=5, sigma=0.05)
+    cut = int(7.5 * DAY / PERIOD)  # 12:00 on day 8: no flash crowd in the hour before
+    res_flash = burst_reserve(flash[:cut], spec, int(7 * DAY / PERIOD), 0.99, 1.0)
+    res_smooth = burst_reserve(smooth[:cut], spec, int(7 * DAY / PERIOD), 0.99, 1.0)
+    assert res_flash is not None and res_smooth is not None
+    level = flash[cut - 60 : cut].mean()
+    assert 2.7 <= res_flash[1] <= 3.6, res_flash
+    assert res_flash[0] == pytest.approx((level + 1.0) * res_flash[1] - 1.0)
+    assert res_smooth[1] <= 1.4, res_smooth  # the daily ramp alone
+    assert burst_reserve(flash[:cut], spec, int(7 * DAY / PERIOD), 0.5, 1.0)[1] < 1.2
+    # Only the last ``periods`` rows count: a day without a flash crowd keeps little.
+    quiet = flash.copy()
+    quiet[cut - int(DAY / PERIOD) :] = smooth[cut - int(DAY / PERIOD) :]
+    assert burst_reserve(quiet[:cut], spec, int(0.9 * DAY / PERIOD), 0.99, 1.0)[1] <= 1.4
+
+
+def test_burst_reserve_reads_only_labelled_rows_and_none_without_an_hour() -> None:
+    spec = keep_spec()
+    y = daily(2.0, seed=2, flash=True)
+    assert burst_reserve(y[:50], spec, 1440, 0.9, 1.0) is None
+    # A future burst (after the last visible period) cannot change it; the last row whose
+    # window is fully visible can.
+    a = burst_reserve(y[:1000], spec, 1440, 0.999, 1.0)
+    b = burst_reserve(np.concatenate([y[:1000], [1e6]]), spec, 1440, 0.999, 1.0)
+    assert a is not None and b is not None and a[2] + 1 == b[2] and b[1] > 100 * a[1]
+
+
+def test_burst_reserve_acts_before_the_model_exists() -> None:
+    """With 6 h of history (no model yet) that held one 3x burst, the policy at q 0.99 keeps 3x
+    the hour's level; with ``reserve_days`` 0 it keeps what the safety net asks for."""
+    y = np.full(int(6 * HOUR / PERIOD), 600.0)
+    y[180:186] = 1800.0
+    t = (len(y) + 1) * PERIOD + DELAY
+    per = 100.0 - math.log(100.0) / 0.5
+    p = MpcPolicy(quantile=0.99)
+    obs = observe(y, t, running=7)
+    with_reserve = p.decide(obs)
+    for name, w in p._windows(obs).items():  # the cached reserve is the function's
+        fresh = burst_reserve(y[: len(obs.metrics)], w.spec, 7 * 1440, 0.99, w.spec.offset)
+        assert p.reserve_[name] == pytest.approx(fresh, rel=1e-12)
+    assert with_reserve.desired is not None and with_reserve.desired >= math.ceil(1800 / per)
+    assert "burst reserve" in with_reserve.reason and "no model" not in with_reserve.reason
+    assert (
+        MpcPolicy(quantile=0.99, reserve_days=0.0).decide(observe(y, t, running=7)).desired is None
+    )
+
+
 # -- calibration -------------------------------------------------------------------------------
 @pytest.mark.parametrize(
     "q",
@@ -110,10 +168,15 @@ def test_burst_features_of_a_row_read_nothing_after_it() -> None:
 )
 def test_forecast_quantile_is_calibrated_on_a_trace_with_known_noise(q: float) -> None:
     """On a daily cycle with iid lognormal noise, the share of decision times whose realised
-    peak load over the window exceeds the forecast q-quantile is within 2 points of 1 - q."""
+    peak load over the window exceeds the forecast q-quantile is within 2 points of 1 - q
+    (the conformal forecast alone: the burst reserve, a floor under it, is off)."""
     y = daily(7.0, seed=7)
     p = MpcPolicy(
-        quantile=q, calibration=DAY, min_history=2 * DAY, **{**FAST, "retrain_every": 2 * DAY}
+        quantile=q,
+        calibration=DAY,
+        min_history=2 * DAY,
+        reserve_days=0.0,
+        **{**FAST, "retrain_every": 2 * DAY},
     )
     above = {"launch": [], "keep": []}
     for t in np.arange(2.5 * DAY, 6.9 * DAY, 7 * PERIOD):
@@ -180,6 +243,8 @@ def test_before_the_model_scale_in_waits_for_the_keep_window() -> None:
         ({"min_history": 10 * DAY, "max_history": DAY}, "max_history"),
         ({"workers": 0}, "workers"),
         ({"quantile": "high"}, "quantile"),
+        ({"reserve_days": -1.0}, "reserve_days"),
+        ({"reserve_days": 15.0}, "reserve_days"),  # beyond max_history (14 days)
     ],
 )
 def test_bad_parameters_are_refused_when_the_scenario_loads(params: dict, key: str) -> None:
