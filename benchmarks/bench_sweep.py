@@ -45,6 +45,7 @@ from experiments.sweep_run import (
     preload_simulator,
     run_sweep,
     runs_per_minute,
+    serial_results,
 )
 
 Runner = Callable[[list[GridPoint], bool], Iterator[tuple[dict[str, Any], Any]]]
@@ -222,8 +223,8 @@ def main() -> None:
             for key in order:
                 label = labels[key]
                 out = root / f"{key}-{r}"
-                if key == "in-process":
-                    frames.append(timed(label, spec, out, rounds[r][key], runner=None))
+                if key == "in-process":  # what `--workers 1` runs: no pool
+                    frames.append(timed(label, spec, out, rounds[r][key], runner=serial_results))
                 elif key.startswith("pool"):
                     n = int(key[-1])
                     runner = partial(pool_results, workers=n)
