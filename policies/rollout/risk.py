@@ -45,12 +45,6 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
-from sklearn.ensemble import HistGradientBoostingClassifier
-from sklearn.linear_model import LogisticRegression
-from sklearn.metrics import roc_auc_score
-from sklearn.pipeline import make_pipeline
-from sklearn.preprocessing import StandardScaler
-from threadpoolctl import ThreadpoolController
 
 from policies.base import BasePolicy
 
@@ -98,8 +92,15 @@ _REQUIRED = (
 )
 
 
+# scikit-learn is imported where a model is fit or scored, not with this module: checking a
+# scenario's [risk] section (sim/scenario.py, at load) or running the `rules` model then costs
+# no scikit-learn import (about 1.5 CPU s in a cold process).
+
+
 @functools.cache
-def _controller() -> ThreadpoolController:
+def _controller() -> Any:
+    from threadpoolctl import ThreadpoolController
+
     return ThreadpoolController()  # scanning the loaded libraries once costs ~10 ms
 
 
@@ -273,6 +274,10 @@ class LogisticRisk(RiskModel):
             raise ValueError(f"class_weight must be None or 'balanced', got {self.class_weight!r}")
 
     def _fit(self, x: np.ndarray, y: np.ndarray) -> None:
+        from sklearn.linear_model import LogisticRegression
+        from sklearn.pipeline import make_pipeline
+        from sklearn.preprocessing import StandardScaler
+
         self.model_ = make_pipeline(
             StandardScaler(),
             LogisticRegression(
@@ -322,6 +327,8 @@ class GbmRisk(RiskModel):
             raise ValueError(f"l2_regularization must be >= 0, got {self.l2_regularization!r}")
 
     def _fit(self, x: np.ndarray, y: np.ndarray) -> None:
+        from sklearn.ensemble import HistGradientBoostingClassifier
+
         self.model_ = HistGradientBoostingClassifier(
             max_iter=self.max_iter,
             learning_rate=self.learning_rate,
@@ -508,6 +515,8 @@ def roc_auc(scores: Sequence[float] | np.ndarray, bad: Sequence[bool] | np.ndarr
     s, y = s[keep], y[keep]
     if len(np.unique(y)) < 2:
         return math.nan
+    from sklearn.metrics import roc_auc_score
+
     return float(roc_auc_score(y, s))
 
 

@@ -178,3 +178,28 @@ def test_section_docs_and_defaults_match_the_policies() -> None:
     orchestrator = RiskOrchestrator()
     for key in ("medium_threshold", "high_threshold", "approval_threshold"):
         assert fields[key].default == getattr(orchestrator, key)
+
+
+def test_checking_a_risk_section_imports_no_scikit_learn(tmp_path) -> None:
+    """scikit-learn is imported where a model is fit (policies/rollout/risk.py), not when a
+    scenario's [risk] and [pipeline] are checked: a cold process (a sweep worker, `simulate`)
+    loading such a scenario with the `rules` model does not pay for it."""
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    root = Path(__file__).resolve().parents[3]
+    path = tmp_path / "risk.toml"
+    path.write_text(
+        '[run]\nduration = "1h"\n[risk]\nmodel = "rules"\n[pipeline]\ntemplate = "direct"\n'
+    )
+    code = (
+        "import sys; from sim.scenario import load_scenario; "
+        f"load_scenario({str(path)!r}); "
+        "print('sklearn' in sys.modules, 'policies.rollout.online_risk' in sys.modules)"
+    )
+    proc = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, cwd=root, check=True
+    )
+    # The section was checked (online_risk built its scorer), without importing scikit-learn.
+    assert proc.stdout.split() == ["False", "True"]
