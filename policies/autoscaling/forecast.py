@@ -8,9 +8,9 @@ its decision logic (the policy's module docstring describes the method as a whol
 * :func:`labels` and :func:`features`: vectorised numpy construction of the label and the
   feature matrix, identical for training rows and the decision row; row ``i`` reads only the
   loads up to period ``i``.
-* :func:`flatten_trees` and :func:`predict_trees`: a fitted scikit-learn
-  HistGradientBoostingRegressor's trees as flat numpy arrays, and their evaluation on one
-  feature row (identical result, no OpenMP start-up per row).
+* :func:`flatten_trees`, :func:`predict_trees` and :func:`predict_rows`: a fitted
+  scikit-learn HistGradientBoostingRegressor's trees as flat numpy arrays, and their
+  evaluation on one feature row or many (identical result, no OpenMP start-up per row).
 * :func:`with_warm_history`: an observation whose metrics are preceded by history from before
   time 0 (the warm start of the predictive and learned policies, ``warm_start(history)``).
 
@@ -190,19 +190,27 @@ def flatten_trees(estimator: Any) -> dict[str, np.ndarray]:
     }
 
 
-def predict_trees(trees: dict[str, np.ndarray], x: np.ndarray) -> float:
-    """Evaluate flattened trees on one feature row (all trees at once, level by level)."""
-    node = trees["roots"]
+def predict_rows(trees: dict[str, np.ndarray], X: np.ndarray) -> np.ndarray:
+    """Evaluate flattened trees on many feature rows at once (all rows x all trees, level by
+    level)."""
+    node = np.broadcast_to(trees["roots"], (len(X), len(trees["roots"]))).copy()
+    rows = np.arange(len(X))[:, None]
     feature, threshold, missing = trees["feature"], trees["threshold"], trees["missing_left"]
     left, right, leaf = trees["left"], trees["right"], trees["leaf"]
     for _ in range(int(trees["depth"])):
         active = ~leaf[node]
         if not active.any():
             break
-        xv = x[feature[node]]
+        xv = X[rows, feature[node]]
         go_left = np.where(np.isnan(xv), missing[node], xv <= threshold[node])
         node = np.where(active, np.where(go_left, left[node], right[node]), node)
-    return float(trees["baseline"]) + float(trees["value"][node].sum())
+    return float(trees["baseline"]) + trees["value"][node].sum(axis=1)
+
+
+def predict_trees(trees: dict[str, np.ndarray], x: np.ndarray) -> float:
+    """Evaluate flattened trees on one feature row: :func:`predict_rows` on a one-row matrix
+    (each row's trees are summed along a contiguous axis, so the same value as alone)."""
+    return float(predict_rows(trees, x[None, :])[0])
 
 
 class _JoinedColumns(Mapping[str, np.ndarray]):

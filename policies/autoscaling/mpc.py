@@ -105,6 +105,7 @@ from policies.autoscaling.forecast import (
     flatten_trees,
     labels,
     load_series,
+    predict_rows,
     predict_trees,
     with_warm_history,
 )
@@ -184,23 +185,6 @@ def burst_reserve(
     r = float(np.quantile(ratio, at, method="higher"))
     now = float(np.mean(y[-w:]))
     return max(0.0, (now + c) * r - c), r, n
-
-
-def predict_rows(trees: dict[str, np.ndarray], X: np.ndarray) -> np.ndarray:
-    """:func:`~policies.autoscaling.forecast.predict_trees` on many rows at once (all rows x
-    all trees, level by level): the same arithmetic, so the same values."""
-    node = np.broadcast_to(trees["roots"], (len(X), len(trees["roots"]))).copy()
-    rows = np.arange(len(X))[:, None]
-    feature, threshold, missing = trees["feature"], trees["threshold"], trees["missing_left"]
-    left, right, leaf = trees["left"], trees["right"], trees["leaf"]
-    for _ in range(int(trees["depth"])):
-        active = ~leaf[node]
-        if not active.any():
-            break
-        xv = X[rows, feature[node]]
-        go_left = np.where(np.isnan(xv), missing[node], xv <= threshold[node])
-        node = np.where(active, np.where(go_left, left[node], right[node]), node)
-    return float(trees["baseline"]) + trees["value"][node].sum(axis=1)
 
 
 class _Window:
