@@ -42,10 +42,10 @@ from sim import window
 from sim.queueing import MMkTable
 from sim.window import TickWindow
 
-# ``ndarray.max`` and ``np.cumsum`` without their Python wrappers: the same ufunc reductions
-# (same values), called tens of thousands of times per run on short stretches.
+# ``ndarray.max`` without its Python wrapper: the same ufunc reduction (same values), called
+# tens of thousands of times per run on short stretches (:class:`Stretch` calls the
+# ``accumulate`` ufuncs directly for the same reason).
 _max = np.maximum.reduce
-_cumsum = np.add.accumulate
 
 
 class LateRequests:
@@ -284,8 +284,9 @@ class Stretch:
     reflected at, the backlog it restarted from, the running sum of its increments and
     the running minimum (``np.add.accumulate`` and ``np.minimum.accumulate`` continue bit
     for bit from a carried value placed before the block), and the regulator at the upper
-    barrier. One call's shortcut (no queue and no tick above the service: everything is
-    served) is what the general arithmetic computes too, so it needs no counterpart."""
+    barrier. :func:`stretch` is one step over the whole stretch; its shortcut (no queue and no
+    tick above the service: everything is served) is what the general arithmetic computes
+    too, so the chunked walk needs no counterpart."""
 
     def __init__(self, service: float, q0: float, qmax: float) -> None:
         self.service, self.qmax, self.q0 = service, qmax, q0
@@ -378,58 +379,13 @@ def stretch(
 
     Returns per-tick (served, failed, backlog at tick end) and the final backlog.
     ``service`` is the service offered per tick; ``qmax`` the largest backlog that can still
-    be served within the timeout.
+    be served within the timeout. The walk itself is :class:`Stretch`'s (one step over the
+    whole stretch); this adds the shortcut for a stretch with nothing to queue, the common
+    case, which the general arithmetic would also compute exactly.
     """
-    n = len(arrivals)
-    if service <= 0.0 or qmax <= 0.0:
-        failed = arrivals.copy()
-        if n:
-            failed[0] += q0
-        return np.zeros(n), failed, np.zeros(n), 0.0
-    if q0 <= 0.0 and _max(arrivals, initial=0.0) <= service:
+    if q0 <= 0.0 < service and qmax > 0.0 and _max(arrivals, initial=0.0) <= service:
+        n = len(arrivals)  # no queue and no tick above the service: everything is served
         return arrivals.copy(), np.zeros(n), np.zeros(n), 0.0
-    d = arrivals - service
-    backlog = np.empty(n)
-    overflow = np.zeros(n)
-    i = 0
-    q = min(max(q0, 0.0), qmax)
-    at_upper = False
-    while i < n:
-        if not at_upper:
-            # Reflected at 0: Q = q + X - min(0, min(q + X)), X the running sum.
-            x = _cumsum(d[i:]) + q
-            path = x - np.minimum(np.minimum.accumulate(x), 0.0)
-            over = (path > qmax).nonzero()[0]
-            j = n if over.size == 0 else i + int(over[0])
-            backlog[i:j] = path[: j - i]
-            if j == n:
-                break
-            overflow[j] = path[j - i] - qmax
-            backlog[j] = qmax
-            q, i, at_upper = qmax, j + 1, True
-        else:
-            # Reflected at qmax: Y = qmax - Q is reflected at 0 with increments -d; the
-            # regulator (cumulative push at the barrier) is the overflow.
-            y = _cumsum(-d[i:]) + (qmax - q)
-            reg = -np.minimum(np.minimum.accumulate(y), 0.0)
-            path_y = y + reg
-            under = (path_y > qmax).nonzero()[0]
-            j = n if under.size == 0 else i + int(under[0])
-            backlog[i:j] = qmax - path_y[: j - i]
-            # np.diff(reg[: j - i], prepend=0.0), without its Python overhead (same values).
-            m = j - i
-            if m > 0:
-                overflow[i] = reg[0]
-                np.subtract(reg[1:m], reg[: m - 1], out=overflow[i + 1 : j])
-            if j == n:
-                break
-            # The walk emptied the queue within tick j: restart reflected at 0 there.
-            overflow[j] = reg[j - i] - (reg[j - i - 1] if j > i else 0.0)
-            backlog[j] = 0.0
-            q, i, at_upper = 0.0, j + 1, False
-    prev = np.concatenate(([min(max(q0, 0.0), qmax)], backlog[:-1]))
-    served = prev + arrivals - backlog - overflow
-    failed = overflow
-    if q0 > qmax:
-        failed[0] += q0 - qmax
-    return served, failed, backlog, float(backlog[-1])
+    walk = Stretch(service, q0, qmax)
+    served, failed, backlog = walk.step(arrivals)
+    return served, failed, backlog, walk.q_end
