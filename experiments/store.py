@@ -193,6 +193,8 @@ class RunStore:
         #: Keys run (and stored) by this process, in the order they finished.
         self.executed: list[str] = []
         self._used: set[str] = set()
+        #: Rows read from their parts (parts are written once and never change in place).
+        self._rows: dict[str, dict[str, Any]] = {}
 
     def key(self, identity: dict[str, Any]) -> str:
         """The content key of a run: SHA-256 of its identity and the code version."""
@@ -208,8 +210,9 @@ class RunStore:
         return key in self._stored
 
     def missing(self, keys: list[str]) -> list[int]:
-        """Indices of ``keys`` not stored yet. The stored ones are read first, so a corrupt
-        part is reported (:class:`StoreError`) before anything runs."""
+        """Indices of ``keys`` not stored yet. The stored ones are read first (and kept, so
+        :meth:`get` does not read them again), so a corrupt part is reported
+        (:class:`StoreError`) before anything runs."""
         for key in keys:
             if self.has(key):
                 self.get(key)
@@ -224,11 +227,14 @@ class RunStore:
         self.executed.append(key)
 
     def get(self, key: str) -> dict[str, Any]:
-        """The stored row of ``key`` (without the key); :class:`StoreError` if corrupt."""
+        """The stored row of ``key`` (without the key), read from its part once per store
+        object; :class:`StoreError` if corrupt."""
         self._used.add(key)
-        row = self.results.read_part(self.results.part_path(key))
-        row.pop(self.KEY)
-        return row
+        if key not in self._rows:
+            row = self.results.read_part(self.results.part_path(key))
+            row.pop(self.KEY)
+            self._rows[key] = row
+        return dict(self._rows[key])
 
     def table(self, key: str, name: str) -> pd.DataFrame:
         """The stored table ``name`` of run ``key``; :class:`StoreError` naming the file when

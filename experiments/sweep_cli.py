@@ -6,6 +6,7 @@ from __future__ import annotations
 import argparse
 import sys
 from pathlib import Path
+from typing import Any
 
 
 def cmd_sweep(args: argparse.Namespace) -> int:
@@ -35,7 +36,27 @@ def cmd_sweep(args: argparse.Namespace) -> int:
         f"({executed} run now, {len(frame) - executed} already stored)",
         file=sys.stderr,
     )
+    note = mixed_versions_note(frame, out)
+    if note:
+        print(note, file=sys.stderr)
     return 0
+
+
+def mixed_versions_note(frame: Any, out: str | Path) -> str | None:
+    """A note when the stored runs of ``out`` were made by more than one code version: the
+    store reuses a run by its scenario's hash, not by the code that ran it, so a sweep resumed
+    after a change to the model mixes results (README, "Results store")."""
+    if "code_version" not in getattr(frame, "columns", ()) or not len(frame):
+        return None
+    counts = frame["code_version"].value_counts(sort=False)
+    if len(counts) < 2:
+        return None
+    listed = ", ".join(f"{n} by {v}" for v, n in counts.items())
+    return (
+        f"note: the runs in {out} come from {len(counts)} code versions ({listed}); stored "
+        "runs are reused by scenario, not by code: if the model changed between them, run the "
+        "sweep again with a new --out"
+    )
 
 
 def cmd_report(args: argparse.Namespace) -> int:

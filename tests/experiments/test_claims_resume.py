@@ -135,3 +135,28 @@ def test_a_changed_code_version_runs_anew_and_a_corrupt_run_is_named(
     with pytest.raises(StoreError, match=f"{key}.parquet: corrupt or partial"):
         rollout_runs("1.0+git.bbbbbbb")
     assert len(calls) == 4  # reported before anything ran
+
+
+def test_a_resumed_store_reads_each_stored_part_once(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    first = RunStore(tmp_path / "runs", version="v")
+    keys = [first.key({"run": i}) for i in range(4)]
+    for i, key in enumerate(keys[:3]):
+        first.put(key, {"run": i, "cost_usd": 1.5 * i})
+    store = RunStore(tmp_path / "runs", version="v")
+    reads: list[str] = []
+    real = store.results.read_part
+
+    def counted(path: Path) -> dict:
+        reads.append(path.stem)
+        return real(path)
+
+    monkeypatch.setattr(store.results, "read_part", counted)
+    assert store.missing(keys) == [3]
+    assert sorted(reads) == sorted(keys[:3])  # every stored part checked before anything runs
+    rows = [store.get(k) for k in keys[:3]]
+    assert len(reads) == 3  # and not read again
+    assert [r["cost_usd"] for r in rows] == [0.0, 1.5, 3.0]
+    rows[0]["cost_usd"] = 99.0  # a caller's copy: the store's row is unchanged
+    assert store.get(keys[0])["cost_usd"] == 0.0

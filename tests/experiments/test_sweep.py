@@ -416,3 +416,21 @@ def test_hash_covers_the_csv_trace_content(tmp_path: Path) -> None:
     assert load_spec(spec).points[0].scenario_hash == before
     csv.write_text("timestamp,requests\n2024-01-01T00:00:00,600\n2024-01-01T00:01:00,1200\n")
     assert load_spec(spec).points[0].scenario_hash != before
+
+
+def test_resuming_with_another_code_version_says_the_runs_are_mixed(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys
+) -> None:
+    import experiments.sweep_run as sweep_run
+
+    spec = write_spec(tmp_path, '[axes]\n"run.seed" = [1, 2]\n')
+    out = tmp_path / "out"
+    monkeypatch.setattr(sweep_run, "code_version", lambda: "1.0+git.aaaaaaa")
+    assert main(["sweep", str(spec), "--out", str(out), "--workers", "1", "-q"]) == 0
+    assert "code versions" not in capsys.readouterr().err
+    sorted((out / "parts").glob("*.parquet"))[0].unlink()
+    monkeypatch.setattr(sweep_run, "code_version", lambda: "1.0+git.bbbbbbb")
+    assert main(["sweep", str(spec), "--out", str(out), "--workers", "1", "-q"]) == 0
+    err = capsys.readouterr().err
+    assert "2 code versions" in err
+    assert "1 by 1.0+git.aaaaaaa" in err and "1 by 1.0+git.bbbbbbb" in err
