@@ -39,6 +39,7 @@ import numpy as np
 from policies.contract import METRIC_NAMES, MetricHistory
 from sim.brent import brentq
 from sim.queueing import MMkTable, mixture_quantile, response_quantile
+from sim.window import TickWindow
 
 #: Model columns kept beside the CloudWatch ones.
 EXTRA_COLUMNS: tuple[str, ...] = (
@@ -88,6 +89,16 @@ def max_utilisation_for_p99(model: ServingModel, p99_s: float, rho_cap: float) -
 #: ``ndarray.sum`` without its Python wrapper (numpy/_core/_methods.py): the same reduction,
 #: so the same bits, at a fraction of the cost on the 60-tick slices summed every period.
 _sum = np.add.reduce
+
+
+def _tick_sum(x: np.ndarray, t0: int, t1: int) -> float:
+    """``float(np.add.reduce(x[t0:t1]))``, or 0.0 without reading the ticks when ``x`` is a
+    window untouched from ``t0`` on (:meth:`sim.window.TickWindow.untouched_from`): its
+    zeros sum to 0.0, the same bits."""
+    if type(x) is TickWindow and x.untouched_from(t0):
+        return 0.0
+    return float(_sum(x[t0:t1]))
+
 
 #: Ticks per block of :meth:`MetricStore.ensure_latency` (one day of 1 s ticks): large enough
 #: that numpy's per-call overhead is negligible, small enough that a year-long run's latency
@@ -324,7 +335,7 @@ class MetricStore:
         serving = float(_sum(t["n_serving"][t0:t1]))
         running = t["reporting"].sum(t0, t1)
         idle = model.idle_cpu
-        late = float(_sum(t["late"][t0:t1])) if "late" in t else 0.0
+        late = _tick_sum(t["late"], t0, t1) if "late" in t else 0.0  # mostly none
         busy = (served + late) / (model.capacity_rps * model.tick)  # late ones used CPU too
         if running > 0:
             cpu_avg = min(100.0, 100.0 * busy / running + idle)
@@ -349,7 +360,7 @@ class MetricStore:
         c["MemoryUtilization_Maximum"][i] = base + slope * cpu_max
         c["RequestCount"][i] = arrivals if arrivals > 0 else nan
         c["RequestCountPerTarget"][i] = arrivals / healthy if arrivals > 0 and healthy > 0 else nan
-        c["HTTPCode_Target_5XX_Count"][i] = float(_sum(t["target_5xx"][t0:t1]))
+        c["HTTPCode_Target_5XX_Count"][i] = _tick_sum(t["target_5xx"], t0, t1)
         c["HTTPCode_ELB_5XX_Count"][i] = failed
         c["HealthyHostCount"][i] = healthy
         c["RunningTaskCount"][i] = t["running"].at(last)

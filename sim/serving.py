@@ -153,24 +153,34 @@ class FluidServer:
             if hi > source.drawn:
                 source.ensure(hi)
         a = self.arrivals[lo:hi]
-        self.n_serving.span(lo, hi)[:] = self.n
-        q0 = self.queue
-        served, failed, backlog, q_end = stretch(
-            a, self.n * self.capacity_rps * self.tick, q0, self.qmax(self.n)
-        )
+        n = self.n
+        self.n_serving.span(lo, hi)[:] = n
+        q0, qmax = self.queue, self.qmax(n)
+        service = n * self.capacity_rps * self.tick
+        if all_served(a, service, q0, qmax):
+            # :func:`stretch`'s shortcut. Failed and backlog are zeros, which their windows
+            # hold already (a tick is computed once): None, not written.
+            served, failed, backlog, q_end = a.copy(), None, None, 0.0
+        else:
+            walk = Stretch(service, q0, qmax)
+            served, failed, backlog = walk.step(a)
+            q_end = walk.q_end
         late_model = self.late_model
-        if late_model is not None and self.n > 0:
-            q_start = min(max(q0, 0.0), self.qmax(self.n))
-            peak = max(q_start, float(_max(backlog))) if hi > lo else q_start
+        if late_model is not None and n > 0:
+            q_start = min(max(q0, 0.0), qmax)
+            peak = q_start if backlog is None else max(q_start, float(_max(backlog)))
             share = None
-            if peak > late_model.safe_wait * self.n * self.capacity_rps:
-                prev = np.empty(hi - lo)
+            if peak > late_model.safe_wait * n * self.capacity_rps:
+                prev = np.zeros(hi - lo) if backlog is None else np.empty(hi - lo)
                 prev[0] = q_start
-                prev[1:] = backlog[:-1]
-                share = late_model.fraction(lo, hi, self.n, prev)
+                if backlog is not None:
+                    prev[1:] = backlog[:-1]
+                share = late_model.fraction(lo, hi, n, prev)
             if share is not None:
                 late = served * share
                 served -= late
+                if failed is None:
+                    failed = np.zeros(hi - lo)
                 failed += late
                 self.late.span(lo, hi)[:] = late
         self._store(lo, hi, served, failed, backlog)
@@ -178,15 +188,22 @@ class FluidServer:
         self.pos = hi
 
     def _store(
-        self, lo: int, hi: int, served: np.ndarray, failed: np.ndarray, backlog: np.ndarray
+        self,
+        lo: int,
+        hi: int,
+        served: np.ndarray,
+        failed: np.ndarray | None,
+        backlog: np.ndarray | None,
     ) -> None:
+        """Write a stretch's ticks; ``None``: zeros, which the windows hold already."""
         self.served.span(lo, hi)[:] = served
-        out = self.failed.span(lo, hi)
-        out[:] = failed
+        if failed is not None:
+            self.failed.span(lo, hi)[:] = failed
         if self.shed_pending:
-            out[0] += self.shed_pending
+            self.failed.span(lo, lo + 1)[0] += self.shed_pending
         self.shed_pending = 0.0
-        self.backlog.span(lo, hi)[:] = backlog
+        if backlog is not None:
+            self.backlog.span(lo, hi)[:] = backlog
 
     def _advance_chunked(self, edges: list[int]) -> None:
         """One stretch over [edges[0], edges[-1]) computed chunk by chunk (:class:`Stretch`),
@@ -372,6 +389,12 @@ class Stretch:
         return served, failed, backlog
 
 
+def all_served(arrivals: np.ndarray, service: float, q0: float, qmax: float) -> bool:
+    """:func:`stretch`'s shortcut applies: no queue and no tick above the service, so every
+    request is served in its tick (nothing fails, the backlog stays 0)."""
+    return q0 <= 0.0 < service and qmax > 0.0 and _max(arrivals, initial=0.0) <= service
+
+
 def stretch(
     arrivals: np.ndarray, service: float, q0: float, qmax: float
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray, float]:
@@ -383,8 +406,8 @@ def stretch(
     whole stretch); this adds the shortcut for a stretch with nothing to queue, the common
     case, which the general arithmetic would also compute exactly.
     """
-    if q0 <= 0.0 < service and qmax > 0.0 and _max(arrivals, initial=0.0) <= service:
-        n = len(arrivals)  # no queue and no tick above the service: everything is served
+    if all_served(arrivals, service, q0, qmax):
+        n = len(arrivals)
         return arrivals.copy(), np.zeros(n), np.zeros(n), 0.0
     walk = Stretch(service, q0, qmax)
     served, failed, backlog = walk.step(arrivals)

@@ -66,12 +66,16 @@ class TickWindow(NDArrayOperatorsMixin):
         #: What ticks before ``start`` read as (an array or window over the whole run), or
         #: None: zeros.
         self.before = before
+        #: Every tick from this one on is untouched (zero): no view reaching it was handed out
+        #: by :meth:`span`, the only way into the buffer for writing (:meth:`untouched_from`).
+        self.touched = self.start
 
     @classmethod
     def holding(cls, other: TickWindow) -> TickWindow:
         """A copy of ``other``: the same ticks held, the same values."""
         out = cls(other.n_ticks, dtype=other.dtype, start=other.start, before=other.before)
         out.base, out.keep, out.buf = other.base, other.keep, other.buf.copy()
+        out.touched = other.touched
         return out
 
     @property
@@ -109,8 +113,17 @@ class TickWindow(NDArrayOperatorsMixin):
             self.buf[keep:] = 0
         self.base = new_base
 
+    def untouched_from(self, lo: int) -> bool:
+        """Whether every tick from ``lo`` on still holds its initial zero: a reader may take
+        a sum over them as 0.0 without reading them (the late requests and the target 5xx
+        of most metric periods, sim/metrics.py)."""
+        return lo >= self.touched
+
     def span(self, lo: int, hi: int) -> np.ndarray:
-        """A writable view of ticks [lo, hi), making room for them."""
+        """A writable view of ticks [lo, hi), making room for them. The ticks count as
+        touched (:meth:`untouched_from`) whether the caller writes or only reads them."""
+        if hi > self.touched:
+            self.touched = hi
         base = self.base
         if lo < base:
             raise RetiredTicks(f"ticks from {lo} are not held (the window starts at tick {base})")
