@@ -288,6 +288,17 @@ class FluidServer:
             self.shed_pending = 0.0
 
 
+def _segment(out: np.ndarray | None, n: int, i: int, j: int, values: np.ndarray) -> np.ndarray:
+    """Ticks [i, j) of a step's ``n`` outputs are ``values[: j - i]``; ``out`` None: not made
+    yet, and a segment covering all ``n`` ticks is ``values`` itself (no copy)."""
+    if out is None:
+        if i == 0 and j == n:
+            return values
+        out = np.empty(n)
+    out[i:j] = values[: j - i]
+    return out
+
+
 def chunk_edges(lo: int, hi: int, chunk: int) -> list[int]:
     """``lo``, the multiples of ``chunk`` strictly between ``lo`` and ``hi``, and ``hi``."""
     first = (lo // chunk + 1) * chunk
@@ -338,25 +349,29 @@ class Stretch:
             return np.zeros(0), np.zeros(0), np.zeros(0)
         qmax = self.qmax
         d = arrivals - self.service
-        backlog = np.empty(n)
-        overflow = np.zeros(n)
+        backlog = None  # made at a second segment; a step of one segment is its path
+        overflow = None  # requests timed out at the upper barrier, made at the first
         i = 0
         while i < n:
             if not self.upper:
-                c = self._run(d[i:], np.add, self.acc)
+                c = self._run(d[i:] if i else d, np.add, self.acc)
                 x = c + self.q
                 low = self._run(x, np.minimum, self.low)
                 path = x - np.minimum(low, 0.0)
                 over = (path > qmax).nonzero()[0]
                 j = n if over.size == 0 else i + int(over[0])
-                backlog[i:j] = path[: j - i]
+                backlog = _segment(backlog, n, i, j, path)
                 if j == n:
                     self.acc, self.low, self.fresh = float(c[-1]), float(low[-1]), False
                     break
+                if overflow is None:
+                    overflow = np.zeros(n)
                 overflow[j] = path[j - i] - qmax
                 backlog[j] = qmax
                 self.q, i, self.upper, self.fresh = qmax, j + 1, True, True
             else:
+                if overflow is None:
+                    overflow = np.zeros(n)
                 c = self._run(-d[i:], np.add, self.acc)
                 y = c + (qmax - self.q)
                 low = self._run(y, np.minimum, self.low)
@@ -364,7 +379,7 @@ class Stretch:
                 path_y = y + reg
                 under = (path_y > qmax).nonzero()[0]
                 j = n if under.size == 0 else i + int(under[0])
-                backlog[i:j] = qmax - path_y[: j - i]
+                backlog = _segment(backlog, n, i, j, qmax - path_y[: j - i])
                 before = 0.0 if self.fresh else self.reg
                 m = j - i
                 if m > 0:
@@ -380,8 +395,12 @@ class Stretch:
         prev = np.empty(n)
         prev[0] = self.prev
         prev[1:] = backlog[:-1]
-        served = prev + arrivals - backlog - overflow
-        failed = overflow
+        served = prev + arrivals - backlog
+        if overflow is None:  # nothing reached the upper barrier: nothing to subtract
+            failed = np.zeros(n)
+        else:
+            served -= overflow
+            failed = overflow
         if self.first and self.q0 > qmax:
             failed[0] += self.q0 - qmax
         self.first = False
