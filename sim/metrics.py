@@ -331,7 +331,7 @@ class MetricStore:
             arrivals = float(_sum(t["arrivals"][t0:t1]))
             rate = float(_sum(t["rate"][t0:t1])) / width
         served = float(_sum(t["served"][t0:t1]))
-        failed = float(_sum(t["failed"][t0:t1]))
+        failed = _tick_sum(t["failed"], t0, t1)  # none in most periods
         serving = float(_sum(t["n_serving"][t0:t1]))
         running = t["reporting"].sum(t0, t1)
         idle = model.idle_cpu

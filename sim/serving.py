@@ -165,6 +165,8 @@ class FluidServer:
             walk = Stretch(service, q0, qmax)
             served, failed, backlog = walk.step(a)
             q_end = walk.q_end
+            if walk.none_failed:  # zeros, which the failed window holds already
+                failed = None
         late_model = self.late_model
         if late_model is not None and n > 0:
             q_start = min(max(q0, 0.0), qmax)
@@ -327,6 +329,7 @@ class Stretch:
         self.acc = 0.0  # running sum of the increments since the restart
         self.low = 0.0  # running minimum since the restart
         self.reg = 0.0  # the regulator at the last tick (upper barrier)
+        self.none_failed = False  # the last step failed no request (its ``failed`` is zeros)
 
     @property
     def q_end(self) -> float:
@@ -403,6 +406,7 @@ class Stretch:
             failed = overflow
         if self.first and self.q0 > qmax:
             failed[0] += self.q0 - qmax
+        self.none_failed = overflow is None and not (self.first and self.q0 > qmax)
         self.first = False
         self.prev = float(backlog[-1])
         return served, failed, backlog

@@ -115,8 +115,8 @@ class TickWindow(NDArrayOperatorsMixin):
 
     def untouched_from(self, lo: int) -> bool:
         """Whether every tick from ``lo`` on still holds its initial zero: a reader may take
-        a sum over them as 0.0 without reading them (the late requests and the target 5xx
-        of most metric periods, sim/metrics.py)."""
+        a sum over them as 0.0 without reading them (the failed and late requests and the
+        target 5xx of most metric periods, sim/metrics.py)."""
         return lo >= self.touched
 
     def span(self, lo: int, hi: int) -> np.ndarray:

@@ -189,8 +189,9 @@ def test_round_shortcuts_give_the_tables_of_the_general_arithmetic(monkeypatch, 
     """The per-round shortcuts against the general arithmetic, on runs with a backlog and
     late requests, task events inside rounds (crashes, an AZ outage, Spot) and a release
     failing requests (target 5xx): a stretch where everything is served leaves the failed
-    and backlog windows unwritten, and a metric period takes untouched late or target-5xx
-    ticks as 0.0 without reading them."""
+    and backlog windows unwritten (a walk that failed nothing, the failed window), and a
+    metric period takes untouched failed, late or target-5xx ticks as 0.0 without reading
+    them."""
     counts = {"all served": 0, "untouched": 0}
     all_served, untouched = serving.all_served, TickWindow.untouched_from
 
@@ -222,3 +223,26 @@ def test_round_shortcuts_give_the_tables_of_the_general_arithmetic(monkeypatch, 
         assert fast.metrics["HTTPCode_Target_5XX_Count"].sum() > 0
     else:
         assert fast.metrics["failed"].sum() > 0
+
+
+def test_a_walk_says_when_it_failed_nothing() -> None:
+    """Stretch.none_failed, which lets the fluid leave the failed window unwritten: true
+    exactly when the step's ``failed`` is all zeros."""
+    rng = np.random.default_rng(12)
+    a = rng.uniform(0.0, 200.0, 120)
+    for service, q0, qmax in [(150.0, 0.0, 1e6), (150.0, 50.0, 1e6), (150.0, 0.0, 300.0)]:
+        walk = serving.Stretch(service, q0, qmax)
+        failed = walk.step(a + 40.0)[1]
+        assert walk.none_failed == (not failed.any()), (service, q0, qmax)
+    full = serving.Stretch(150.0, 0.0, 300.0)
+    full.step(a + 100.0)  # more than the service: the backlog grows to its bound
+    assert not full.none_failed  # the backlog reached its bound: requests timed out
+    start_above = serving.Stretch(150.0, 500.0, 300.0)
+    start_above.step(np.zeros(5))
+    assert not start_above.none_failed  # the excess over the bound fails in the first tick
+    dead = serving.Stretch(0.0, 0.0, 300.0)
+    dead.step(a)
+    assert not dead.none_failed  # no service: every request fails
+    calm = serving.Stretch(150.0, 0.0, 1e6)
+    calm.step(a)
+    assert calm.none_failed
