@@ -92,11 +92,17 @@ _sum = np.add.reduce
 
 
 def _tick_sum(x: np.ndarray, t0: int, t1: int) -> float:
-    """``float(np.add.reduce(x[t0:t1]))``, or 0.0 without reading the ticks when ``x`` is a
-    window untouched from ``t0`` on (:meth:`sim.window.TickWindow.untouched_from`): its
-    zeros sum to 0.0, the same bits."""
-    if type(x) is TickWindow and x.untouched_from(t0):
-        return 0.0
+    """``float(np.add.reduce(x[t0:t1]))``, or without reading the ticks when ``x`` is a
+    window that knows them: 0.0 when untouched from ``t0`` on
+    (:meth:`sim.window.TickWindow.untouched_from`: its zeros sum to 0.0), ``value x (t1 -
+    t0)`` when they are one run of an integer value (:meth:`~sim.window.TickWindow.level_over`:
+    numpy sums integers exactly). The same bits either way."""
+    if type(x) is TickWindow:
+        if x.untouched_from(t0):
+            return 0.0
+        value = x.level_over(t0, t1)
+        if value is not None:
+            return float(value * (t1 - t0))
     return float(_sum(x[t0:t1]))
 
 
@@ -332,7 +338,7 @@ class MetricStore:
             rate = float(_sum(t["rate"][t0:t1])) / width
         served = float(_sum(t["served"][t0:t1]))
         failed = _tick_sum(t["failed"], t0, t1)  # none in most periods
-        serving = float(_sum(t["n_serving"][t0:t1]))
+        serving = _tick_sum(t["n_serving"], t0, t1)  # mostly one count throughout
         running = t["reporting"].sum(t0, t1)
         idle = model.idle_cpu
         late = _tick_sum(t["late"], t0, t1) if "late" in t else 0.0  # mostly none

@@ -154,7 +154,7 @@ class FluidServer:
                 source.ensure(hi)
         a = self.arrivals[lo:hi]
         n = self.n
-        self.n_serving.span(lo, hi)[:] = n
+        self.n_serving.fill_value(lo, hi, n)
         q0, qmax = self.queue, self.qmax(n)
         service = n * self.capacity_rps * self.tick
         if all_served(a, service, q0, qmax):
@@ -224,7 +224,7 @@ class FluidServer:
         for a, b in zip(edges[:-1], edges[1:], strict=True):
             self.source.ensure(b)
             served, failed, backlog = walk.step(self.arrivals[a:b])
-            self.n_serving.span(a, b)[:] = n
+            self.n_serving.fill_value(a, b, n)
             if late_on:
                 prev = np.empty(b - a)
                 prev[0] = prev_end

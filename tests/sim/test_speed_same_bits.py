@@ -190,10 +190,12 @@ def test_round_shortcuts_give_the_tables_of_the_general_arithmetic(monkeypatch, 
     late requests, task events inside rounds (crashes, an AZ outage, Spot) and a release
     failing requests (target 5xx): a stretch where everything is served leaves the failed
     and backlog windows unwritten (a walk that failed nothing, the failed window), and a
-    metric period takes untouched failed, late or target-5xx ticks as 0.0 without reading
+    metric period takes untouched failed, late or target-5xx ticks as 0.0, and a serving
+    count that held one value throughout as that value times the ticks, without reading
     them."""
-    counts = {"all served": 0, "untouched": 0}
+    counts = {"all served": 0, "untouched": 0, "level": 0}
     all_served, untouched = serving.all_served, TickWindow.untouched_from
+    level_over = TickWindow.level_over
 
     def counted_all_served(*args):
         out = all_served(*args)
@@ -205,12 +207,19 @@ def test_round_shortcuts_give_the_tables_of_the_general_arithmetic(monkeypatch, 
         counts["untouched"] += out
         return out
 
+    def counted_level(self, lo, hi):
+        out = level_over(self, lo, hi)
+        counts["level"] += out is not None
+        return out
+
     monkeypatch.setattr(serving, "all_served", counted_all_served)
     monkeypatch.setattr(TickWindow, "untouched_from", counted_untouched)
+    monkeypatch.setattr(TickWindow, "level_over", counted_level)
     fast = _run(name)
-    assert counts["all served"] > 10 and counts["untouched"] > 10, counts
+    assert min(counts.values()) > 10, counts
     monkeypatch.setattr(serving, "all_served", lambda *args: False)
     monkeypatch.setattr(TickWindow, "untouched_from", lambda self, lo: False)
+    monkeypatch.setattr(TickWindow, "level_over", lambda self, lo, hi: None)
     general = _run(name)
     assert fast.summary == general.summary
     for table in ("metrics", "events", "decisions", "target_groups"):
@@ -246,3 +255,29 @@ def test_a_walk_says_when_it_failed_nothing() -> None:
     calm = serving.Stretch(150.0, 0.0, 1e6)
     calm.step(a)
     assert calm.none_failed
+
+
+def test_a_run_of_one_integer_is_remembered_until_another_write_reaches_it() -> None:
+    """TickWindow.fill_value / level_over: the run of equal integers written stretch after
+    stretch, ended by a different value or by any other span reaching it; float windows
+    remember none (their sums are not value x ticks bit for bit)."""
+    w = TickWindow(1000, dtype=np.int32, chunk=100)
+    w.fill_value(0, 30, 4)
+    w.fill_value(30, 95, 4)  # the same value, contiguous: one run
+    assert w.level_over(0, 95) == 4 and w.level_over(20, 80) == 4
+    assert w.level_over(60, 96) is None  # past the ticks written
+    assert float(np.add.reduce(w[20:80])) == 4 * 60
+    w.fill_value(95, 130, 5)  # another value: a new run
+    assert w.level_over(60, 120) is None and w.level_over(95, 130) == 5
+    w[100] = 5  # any other write reaching the run ends it, even of the same value
+    assert w.level_over(95, 130) is None
+    w.fill_value(130, 200, 5)
+    w.read(150, 160)  # reads through span too (conservative)
+    assert w.level_over(130, 200) is None
+    w.fill_value(200, 260, 2)
+    w.span(260, 300)  # a span that does not reach the run keeps it
+    assert w.level_over(200, 260) == 2
+    assert TickWindow.holding(w).level_over(200, 260) is None
+    f = TickWindow(1000, chunk=100)
+    f.fill_value(0, 60, 3)
+    assert f.level_over(0, 60) is None
