@@ -39,6 +39,7 @@ import numpy as np
 from policies.contract import METRIC_NAMES, MetricHistory
 from sim.brent import brentq
 from sim.queueing import MMkTable, mixture_quantile, response_quantile
+from sim.window import TickWindow
 
 #: Model columns kept beside the CloudWatch ones.
 EXTRA_COLUMNS: tuple[str, ...] = (
@@ -88,6 +89,22 @@ def max_utilisation_for_p99(model: ServingModel, p99_s: float, rho_cap: float) -
 #: ``ndarray.sum`` without its Python wrapper (numpy/_core/_methods.py): the same reduction,
 #: so the same bits, at a fraction of the cost on the 60-tick slices summed every period.
 _sum = np.add.reduce
+
+
+def _tick_sum(x: np.ndarray, t0: int, t1: int) -> float:
+    """``float(np.add.reduce(x[t0:t1]))``, or without reading the ticks when ``x`` is a
+    window that knows them: 0.0 when untouched from ``t0`` on
+    (:meth:`sim.window.TickWindow.untouched_from`: its zeros sum to 0.0), ``value x (t1 -
+    t0)`` when they are one run of an integer value (:meth:`~sim.window.TickWindow.level_over`:
+    numpy sums integers exactly). The same bits either way."""
+    if type(x) is TickWindow:
+        if x.untouched_from(t0):
+            return 0.0
+        value = x.level_over(t0, t1)
+        if value is not None:
+            return float(value * (t1 - t0))
+    return float(_sum(x[t0:t1]))
+
 
 #: Ticks per block of :meth:`MetricStore.ensure_latency` (one day of 1 s ticks): large enough
 #: that numpy's per-call overhead is negligible, small enough that a year-long run's latency
@@ -320,11 +337,11 @@ class MetricStore:
             arrivals = float(_sum(t["arrivals"][t0:t1]))
             rate = float(_sum(t["rate"][t0:t1])) / width
         served = float(_sum(t["served"][t0:t1]))
-        failed = float(_sum(t["failed"][t0:t1]))
-        serving = float(_sum(t["n_serving"][t0:t1]))
+        failed = _tick_sum(t["failed"], t0, t1)  # none in most periods
+        serving = _tick_sum(t["n_serving"], t0, t1)  # mostly one count throughout
         running = t["reporting"].sum(t0, t1)
         idle = model.idle_cpu
-        late = float(_sum(t["late"][t0:t1])) if "late" in t else 0.0
+        late = _tick_sum(t["late"], t0, t1) if "late" in t else 0.0  # mostly none
         busy = (served + late) / (model.capacity_rps * model.tick)  # late ones used CPU too
         if running > 0:
             cpu_avg = min(100.0, 100.0 * busy / running + idle)
@@ -349,7 +366,7 @@ class MetricStore:
         c["MemoryUtilization_Maximum"][i] = base + slope * cpu_max
         c["RequestCount"][i] = arrivals if arrivals > 0 else nan
         c["RequestCountPerTarget"][i] = arrivals / healthy if arrivals > 0 and healthy > 0 else nan
-        c["HTTPCode_Target_5XX_Count"][i] = float(_sum(t["target_5xx"][t0:t1]))
+        c["HTTPCode_Target_5XX_Count"][i] = _tick_sum(t["target_5xx"], t0, t1)
         c["HTTPCode_ELB_5XX_Count"][i] = failed
         c["HealthyHostCount"][i] = healthy
         c["RunningTaskCount"][i] = t["running"].at(last)

@@ -109,17 +109,31 @@ def _sf_dimless(x: np.ndarray, k: int, rho: np.ndarray, c: np.ndarray) -> np.nda
     which has no cancellation and no overflow for either sign of ``r - 1``;
     ``h -> x`` as ``r -> 1`` gives the textbook's ``C (1 + x) e^{-x}`` case.
     """
-    r = k * (1.0 - rho)
-    d = np.abs(r - 1.0)
-    m = np.minimum(r, 1.0)
-    if np.ndim(d) == 1 and len(d) and not _min(d) < THETA_MU_TOL:
-        # No element near r = 1 (the usual case, and a finite d >= 1e-9 cannot divide by 0):
-        # the same operations as below for every element, without the two selections.
-        return np.exp(-x) + c * np.exp(-m * x) * (-np.expm1(-d * x) / d)
-    small = d < THETA_MU_TOL
-    with np.errstate(divide="ignore", invalid="ignore"):
-        h = np.where(small, x, -np.expm1(-d * x) / np.where(small, 1.0, d))
-    return np.exp(-x) + c * np.exp(-m * x) * h
+    return _SfTerms(k, rho)(x, c)
+
+
+class _SfTerms:
+    """:func:`_sf_dimless` split in two: the terms that depend only on ``k`` and ``rho``
+    (``d = |r - 1|``, ``m = min(r, 1)``) computed once, and the tail at any ``x`` from them,
+    for the bisections that evaluate the tail at many ``x`` for the same loads (the same
+    operations on the same values as one call each, so the same bits)."""
+
+    def __init__(self, k: int, rho: np.ndarray) -> None:
+        r = k * (1.0 - rho)
+        self.d = d = np.abs(r - 1.0)
+        self.m = np.minimum(r, 1.0)
+        # No element near r = 1 (the usual case, and a finite d >= 1e-9 cannot divide by
+        # 0): the same operations for every element, without the two selections.
+        self.plain = bool(np.ndim(d) == 1 and len(d) and not _min(d) < THETA_MU_TOL)
+
+    def __call__(self, x: np.ndarray, c: np.ndarray) -> np.ndarray:
+        d, m = self.d, self.m
+        if self.plain:
+            return np.exp(-x) + c * np.exp(-m * x) * (-np.expm1(-d * x) / d)
+        small = d < THETA_MU_TOL
+        with np.errstate(divide="ignore", invalid="ignore"):
+            h = np.where(small, x, -np.expm1(-d * x) / np.where(small, 1.0, d))
+        return np.exp(-x) + c * np.exp(-m * x) * h
 
 
 def response_sf(t: ArrayLike, k: int, mu: ArrayLike, rho: ArrayLike) -> np.ndarray:
@@ -197,9 +211,10 @@ def _quantile_dimless(p: np.ndarray, k: int, rho: np.ndarray, iters: int = 64) -
     tail = 1.0 - p
     c = erlang_c(k, rho)
     lo, hi = _quantile_bounds(tail, k, rho, c)
+    sf = _SfTerms(k, rho)
     for _ in range(iters):
         mid = 0.5 * (lo + hi)
-        above = _sf_dimless(mid, k, rho, c) > tail
+        above = sf(mid, c) > tail
         lo = np.where(above, mid, lo)
         hi = np.where(above, hi, mid)
     return 0.5 * (lo + hi)
@@ -409,11 +424,12 @@ class MMkTable:
             return out
         late, r, s, c = near
         x_lim = np.maximum(limit - s, 0.0) * mu
-        tail = 1.0 - p * (1.0 - _sf_dimless(x_lim, self.k, r, c))
+        sf = _SfTerms(self.k, r)
+        tail = 1.0 - p * (1.0 - sf(x_lim, c))
         lo, hi = np.zeros_like(x_lim), x_lim.copy()
         for _ in range(64):
             mid = 0.5 * (lo + hi)
-            above = _sf_dimless(mid, self.k, r, c) > tail
+            above = sf(mid, c) > tail
             lo = np.where(above, mid, lo)
             hi = np.where(above, hi, mid)
         out[late] = np.minimum(s + 0.5 * (lo + hi) / mu, limit)
@@ -537,8 +553,9 @@ def mixture_quantile(
     q = _quantile_dimless(np.full(r.shape, 1.0 - tail), k, r) / m
     lo, hi = float(np.min(s + q)), float(np.max(s + q))
     sf_lim = np.zeros_like(r)
+    sf = _SfTerms(k, r)
     if math.isfinite(limit):
-        sf_lim = _sf_dimless(np.maximum((limit - s) * m, 0.0), k, r, c)
+        sf_lim = sf(np.maximum((limit - s) * m, 0.0), c)
         if float(np.max(sf_lim)) > LATE_EPS or hi > limit:
             lo, hi = min(lo, float(np.min(s)), limit), min(hi, limit)
     keep_share = np.maximum(1.0 - sf_lim, 1e-300)
@@ -547,7 +564,7 @@ def mixture_quantile(
         if t >= limit:
             return 0.0
         x = np.maximum((t - s) * m, 0.0)
-        cond = np.clip((_sf_dimless(x, k, r, c) - sf_lim) / keep_share, 0.0, 1.0)
+        cond = np.clip((sf(x, c) - sf_lim) / keep_share, 0.0, 1.0)
         return float(np.dot(w, cond))
 
     for _ in range(200):

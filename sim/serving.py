@@ -153,24 +153,36 @@ class FluidServer:
             if hi > source.drawn:
                 source.ensure(hi)
         a = self.arrivals[lo:hi]
-        self.n_serving.span(lo, hi)[:] = self.n
-        q0 = self.queue
-        served, failed, backlog, q_end = stretch(
-            a, self.n * self.capacity_rps * self.tick, q0, self.qmax(self.n)
-        )
+        n = self.n
+        self.n_serving.fill_value(lo, hi, n)
+        q0, qmax = self.queue, self.qmax(n)
+        service = n * self.capacity_rps * self.tick
+        if all_served(a, service, q0, qmax):
+            # :func:`stretch`'s shortcut. Failed and backlog are zeros, which their windows
+            # hold already (a tick is computed once): None, not written.
+            served, failed, backlog, q_end = a.copy(), None, None, 0.0
+        else:
+            walk = Stretch(service, q0, qmax)
+            served, failed, backlog = walk.step(a)
+            q_end = walk.q_end
+            if walk.none_failed:  # zeros, which the failed window holds already
+                failed = None
         late_model = self.late_model
-        if late_model is not None and self.n > 0:
-            q_start = min(max(q0, 0.0), self.qmax(self.n))
-            peak = max(q_start, float(_max(backlog))) if hi > lo else q_start
+        if late_model is not None and n > 0:
+            q_start = min(max(q0, 0.0), qmax)
+            peak = q_start if backlog is None else max(q_start, float(_max(backlog)))
             share = None
-            if peak > late_model.safe_wait * self.n * self.capacity_rps:
-                prev = np.empty(hi - lo)
+            if peak > late_model.safe_wait * n * self.capacity_rps:
+                prev = np.zeros(hi - lo) if backlog is None else np.empty(hi - lo)
                 prev[0] = q_start
-                prev[1:] = backlog[:-1]
-                share = late_model.fraction(lo, hi, self.n, prev)
+                if backlog is not None:
+                    prev[1:] = backlog[:-1]
+                share = late_model.fraction(lo, hi, n, prev)
             if share is not None:
                 late = served * share
                 served -= late
+                if failed is None:
+                    failed = np.zeros(hi - lo)
                 failed += late
                 self.late.span(lo, hi)[:] = late
         self._store(lo, hi, served, failed, backlog)
@@ -178,15 +190,22 @@ class FluidServer:
         self.pos = hi
 
     def _store(
-        self, lo: int, hi: int, served: np.ndarray, failed: np.ndarray, backlog: np.ndarray
+        self,
+        lo: int,
+        hi: int,
+        served: np.ndarray,
+        failed: np.ndarray | None,
+        backlog: np.ndarray | None,
     ) -> None:
+        """Write a stretch's ticks; ``None``: zeros, which the windows hold already."""
         self.served.span(lo, hi)[:] = served
-        out = self.failed.span(lo, hi)
-        out[:] = failed
+        if failed is not None:
+            self.failed.span(lo, hi)[:] = failed
         if self.shed_pending:
-            out[0] += self.shed_pending
+            self.failed.span(lo, lo + 1)[0] += self.shed_pending
         self.shed_pending = 0.0
-        self.backlog.span(lo, hi)[:] = backlog
+        if backlog is not None:
+            self.backlog.span(lo, hi)[:] = backlog
 
     def _advance_chunked(self, edges: list[int]) -> None:
         """One stretch over [edges[0], edges[-1]) computed chunk by chunk (:class:`Stretch`),
@@ -205,7 +224,7 @@ class FluidServer:
         for a, b in zip(edges[:-1], edges[1:], strict=True):
             self.source.ensure(b)
             served, failed, backlog = walk.step(self.arrivals[a:b])
-            self.n_serving.span(a, b)[:] = n
+            self.n_serving.fill_value(a, b, n)
             if late_on:
                 prev = np.empty(b - a)
                 prev[0] = prev_end
@@ -271,6 +290,17 @@ class FluidServer:
             self.shed_pending = 0.0
 
 
+def _segment(out: np.ndarray | None, n: int, i: int, j: int, values: np.ndarray) -> np.ndarray:
+    """Ticks [i, j) of a step's ``n`` outputs are ``values[: j - i]``; ``out`` None: not made
+    yet, and a segment covering all ``n`` ticks is ``values`` itself (no copy)."""
+    if out is None:
+        if i == 0 and j == n:
+            return values
+        out = np.empty(n)
+    out[i:j] = values[: j - i]
+    return out
+
+
 def chunk_edges(lo: int, hi: int, chunk: int) -> list[int]:
     """``lo``, the multiples of ``chunk`` strictly between ``lo`` and ``hi``, and ``hi``."""
     first = (lo // chunk + 1) * chunk
@@ -299,6 +329,7 @@ class Stretch:
         self.acc = 0.0  # running sum of the increments since the restart
         self.low = 0.0  # running minimum since the restart
         self.reg = 0.0  # the regulator at the last tick (upper barrier)
+        self.none_failed = False  # the last step failed no request (its ``failed`` is zeros)
 
     @property
     def q_end(self) -> float:
@@ -321,25 +352,29 @@ class Stretch:
             return np.zeros(0), np.zeros(0), np.zeros(0)
         qmax = self.qmax
         d = arrivals - self.service
-        backlog = np.empty(n)
-        overflow = np.zeros(n)
+        backlog = None  # made at a second segment; a step of one segment is its path
+        overflow = None  # requests timed out at the upper barrier, made at the first
         i = 0
         while i < n:
             if not self.upper:
-                c = self._run(d[i:], np.add, self.acc)
+                c = self._run(d[i:] if i else d, np.add, self.acc)
                 x = c + self.q
                 low = self._run(x, np.minimum, self.low)
                 path = x - np.minimum(low, 0.0)
                 over = (path > qmax).nonzero()[0]
                 j = n if over.size == 0 else i + int(over[0])
-                backlog[i:j] = path[: j - i]
+                backlog = _segment(backlog, n, i, j, path)
                 if j == n:
                     self.acc, self.low, self.fresh = float(c[-1]), float(low[-1]), False
                     break
+                if overflow is None:
+                    overflow = np.zeros(n)
                 overflow[j] = path[j - i] - qmax
                 backlog[j] = qmax
                 self.q, i, self.upper, self.fresh = qmax, j + 1, True, True
             else:
+                if overflow is None:
+                    overflow = np.zeros(n)
                 c = self._run(-d[i:], np.add, self.acc)
                 y = c + (qmax - self.q)
                 low = self._run(y, np.minimum, self.low)
@@ -347,7 +382,7 @@ class Stretch:
                 path_y = y + reg
                 under = (path_y > qmax).nonzero()[0]
                 j = n if under.size == 0 else i + int(under[0])
-                backlog[i:j] = qmax - path_y[: j - i]
+                backlog = _segment(backlog, n, i, j, qmax - path_y[: j - i])
                 before = 0.0 if self.fresh else self.reg
                 m = j - i
                 if m > 0:
@@ -363,13 +398,24 @@ class Stretch:
         prev = np.empty(n)
         prev[0] = self.prev
         prev[1:] = backlog[:-1]
-        served = prev + arrivals - backlog - overflow
-        failed = overflow
+        served = prev + arrivals - backlog
+        if overflow is None:  # nothing reached the upper barrier: nothing to subtract
+            failed = np.zeros(n)
+        else:
+            served -= overflow
+            failed = overflow
         if self.first and self.q0 > qmax:
             failed[0] += self.q0 - qmax
+        self.none_failed = overflow is None and not (self.first and self.q0 > qmax)
         self.first = False
         self.prev = float(backlog[-1])
         return served, failed, backlog
+
+
+def all_served(arrivals: np.ndarray, service: float, q0: float, qmax: float) -> bool:
+    """:func:`stretch`'s shortcut applies: no queue and no tick above the service, so every
+    request is served in its tick (nothing fails, the backlog stays 0)."""
+    return q0 <= 0.0 < service and qmax > 0.0 and _max(arrivals, initial=0.0) <= service
 
 
 def stretch(
@@ -383,8 +429,8 @@ def stretch(
     whole stretch); this adds the shortcut for a stretch with nothing to queue, the common
     case, which the general arithmetic would also compute exactly.
     """
-    if q0 <= 0.0 < service and qmax > 0.0 and _max(arrivals, initial=0.0) <= service:
-        n = len(arrivals)  # no queue and no tick above the service: everything is served
+    if all_served(arrivals, service, q0, qmax):
+        n = len(arrivals)
         return arrivals.copy(), np.zeros(n), np.zeros(n), 0.0
     walk = Stretch(service, q0, qmax)
     served, failed, backlog = walk.step(arrivals)

@@ -161,6 +161,9 @@ class PeriodIntegral:
         self.value = 0
         self.t = 0.0
         self._pairwise = np.zeros(self.n_periods)  # np.add.reduce of each period
+        #: The metric store reads the ``reduceat`` sums only in a run whose last period is
+        #: shorter than the others (sim/metrics.py, MetricStore.fill): kept only then.
+        self.keeps_reduceat = n_ticks % tpp != 0
         self._reduceat = np.zeros(self.n_periods)  # first tick + np.add.reduce of the rest
         self._reduced = 0  # periods before this one are reduced
         self._base = 0  # first tick of the window (the first period not reduced)
@@ -231,7 +234,8 @@ class PeriodIntegral:
         if whole > lo:
             block = buf[off : off + (whole - lo) * tpp].reshape(whole - lo, tpp)
             self._pairwise[lo:whole] = block.sum(axis=1)
-            self._reduceat[lo:whole] = block[:, 0] + block[:, 1:].sum(axis=1)
+            if self.keeps_reduceat:
+                self._reduceat[lo:whole] = block[:, 0] + block[:, 1:].sum(axis=1)
         if inside > whole:  # the run's last period, shorter than the others
             part = buf[whole * tpp - base : n - base]
             self._pairwise[whole] = np.add.reduce(part)
@@ -251,7 +255,8 @@ class PeriodIntegral:
                 seg = self._buf[off : off + tpp]
                 total = _add_reduce(seg)
                 self._pairwise[i] = total
-                self._reduceat[i] = seg[0] + _add_reduce(seg[1:])
+                if self.keeps_reduceat:
+                    self._reduceat[i] = seg[0] + _add_reduce(seg[1:])
                 self._reduced = i + 1
                 return float(total)
         self._reduce(i + 1)
@@ -259,6 +264,11 @@ class PeriodIntegral:
 
     def period_sums(self, lo: int, hi: int, *, reduceat: bool = False) -> np.ndarray:
         """Periods [lo, hi)'s sums: as ``np.add.reduce`` per period, or (``reduceat``) as
-        ``np.add.reduceat`` over them."""
+        ``np.add.reduceat`` over them (kept only in a run whose last period is partial)."""
+        if reduceat and not self.keeps_reduceat:
+            raise ValueError(
+                f"reduceat sums are kept only when the last period is partial; this run's "
+                f"{self.n_ticks} ticks are {self.n_periods} whole periods of {self.tpp}"
+            )
         self._reduce(hi)
         return (self._reduceat if reduceat else self._pairwise)[lo:hi].copy()

@@ -66,12 +66,19 @@ class TickWindow(NDArrayOperatorsMixin):
         #: What ticks before ``start`` read as (an array or window over the whole run), or
         #: None: zeros.
         self.before = before
+        #: Every tick from this one on is untouched (zero): no view reaching it was handed out
+        #: by :meth:`span`, the only way into the buffer for writing (:meth:`untouched_from`).
+        self.touched = self.start
+        #: (lo, value, hi): ticks [lo, hi) all hold ``value``, written by :meth:`fill_value`
+        #: and not reached by any other :meth:`span` since (:meth:`level_over`).
+        self._level: tuple[int, int, int] | None = None
 
     @classmethod
     def holding(cls, other: TickWindow) -> TickWindow:
         """A copy of ``other``: the same ticks held, the same values."""
         out = cls(other.n_ticks, dtype=other.dtype, start=other.start, before=other.before)
         out.base, out.keep, out.buf = other.base, other.keep, other.buf.copy()
+        out.touched = other.touched
         return out
 
     @property
@@ -109,8 +116,43 @@ class TickWindow(NDArrayOperatorsMixin):
             self.buf[keep:] = 0
         self.base = new_base
 
+    def untouched_from(self, lo: int) -> bool:
+        """Whether every tick from ``lo`` on still holds its initial zero: a reader may take
+        a sum over them as 0.0 without reading them (the failed and late requests and the
+        target 5xx of most metric periods, sim/metrics.py)."""
+        return lo >= self.touched
+
+    def fill_value(self, lo: int, hi: int, value: int) -> None:
+        """Write ``value`` into ticks [lo, hi). In an integer window, a run of equal values
+        written this way, one stretch after the next, is remembered (:meth:`level_over`)."""
+        level = self._level
+        self.span(lo, hi)[:] = value
+        if self.buf.dtype.kind not in "iu":
+            return
+        if level is not None and level[1] == value and level[2] == lo:
+            self._level = (level[0], value, hi)
+        else:
+            self._level = (lo, value, hi)
+
+    def level_over(self, lo: int, hi: int) -> int | None:
+        """The value every tick of [lo, hi) holds, if they lie in the run of equal integers
+        :meth:`fill_value` wrote last (a reader may take their sum as ``value x (hi - lo)``,
+        exactly, without reading them: the serving count of most metric periods,
+        sim/metrics.py); else None."""
+        level = self._level
+        if level is not None and level[0] <= lo and hi <= level[2]:
+            return level[1]
+        return None
+
     def span(self, lo: int, hi: int) -> np.ndarray:
-        """A writable view of ticks [lo, hi), making room for them."""
+        """A writable view of ticks [lo, hi), making room for them. The ticks count as
+        touched (:meth:`untouched_from`) whether the caller writes or only reads them, and a
+        span reaching the run :meth:`fill_value` remembers ends it."""
+        if hi > self.touched:
+            self.touched = hi
+        level = self._level
+        if level is not None and lo < level[2] and hi > level[0]:
+            self._level = None
         base = self.base
         if lo < base:
             raise RetiredTicks(f"ticks from {lo} are not held (the window starts at tick {base})")
