@@ -253,9 +253,14 @@ def test_the_extension_refuses_a_folder_its_code_does_not_reproduce(
 ) -> None:
     out = _copy(base_dir, tmp_path)
     runs = pd.read_parquet(out / "runs.parquet")
+    config = json.loads((out / "config.json").read_text())
     checked = (runs.policy == "target-tracking-requests") & (runs.kind == "evaluation")
     first = runs[checked].sort_values("window").index[0]
-    runs.loc[first, "cost_usd"] += 0.01
+    # a sum's last bit (a refactor that reorders it) is rounding, not a changed run
+    runs.loc[first, "requests_total"] = np.nextafter(runs.loc[first, "requests_total"], np.inf)
+    (line,) = eq.check_reproduces(config, runs, ["target-tracking-requests"])
+    assert 0.0 < float(line.split("largest relative difference ")[1].rstrip(")")) < 1e-15
+    runs.loc[first, "cost_usd"] *= 1.0 + 1e-6
     runs.to_parquet(out / "runs.parquet", index=False)
     kept = {name: (out / name).read_bytes() for name in FILES}
     with pytest.raises(eq.StaleOutput, match="does not reproduce: cost_usd"):
