@@ -22,10 +22,14 @@ Design (the README section "The autoscaling experiment" states it for users):
   the cheapest setting that meets the SLO there, good minutes >= :data:`TUNING_GOOD_MINUTES`
   and request availability >= the error budget (else the one with the highest availability,
   then the most good minutes). Only the requested policies are tuned.
-* **Equal quality.** Target tracking also runs at every one of its settings on every
-  evaluation window (the ``sweep`` runs): its cost as a function of good minutes on the same
-  window is the baseline's Pareto front, against which the report compares every policy at
-  that policy's own quality.
+* **Equal quality.** The *front* baselines (``fronts``, ``--fronts``; default target tracking
+  on CPU) also run at every one of their settings on every evaluation window (the ``sweep``
+  runs): a baseline's cost as a function of good minutes, and as a function of request
+  availability, on the same window are its Pareto fronts, against which the report compares
+  every policy at that policy's own quality on both measures
+  (:func:`experiments.stats.cost_at_quality`), per baseline and against the cheapest of them
+  (``best``). ``fargate-lab experiment equal-quality DIR`` adds fronts (and mpc's reserve
+  ablation, :data:`NO_RESERVE`) to an existing output folder (experiments/equal_quality.py).
 
 Per run we keep the summary, the slack over serving and over billed supply, and the SPEC
 Research Group elasticity metrics (experiments/elasticity.py), with the elastic speedup against
@@ -34,14 +38,14 @@ under-provisioning; a fleet sized for the peak would make every speedup 0). Pred
 also keep the accuracy of the policy's own hourly forecast (``forecast_accuracy``, 1 - MAPE,
 experiments/forecast_accuracy.py).
 
-Usage: ``fargate-lab experiment autoscaling [--days 3.5] [--seeds 5] [--out DIR]``. The windows
+Usage: ``fargate-lab experiment autoscaling [--days 3.5] [--seeds 5] [--fronts POLICY ...]
+[--out DIR]``. The windows
 and their history are in experiments/autoscaling_windows.py, the report and figure are written
 by experiments/autoscaling_report.py, the statistics come from experiments/stats.py.
 """
 
 from __future__ import annotations
 
-import json
 import math
 import os
 import signal
@@ -128,6 +132,15 @@ TUNING: dict[str, tuple[str, tuple[float, ...]]] = {
     "mpc": ("quantile", (0.5, 0.8, 0.9, 0.95, 0.99, 0.995, 0.999)),
 }
 BASELINE = "target-tracking"
+#: The ablation of mpc's burst reserve: mpc with ``reserve_days = 0`` (no reserve), tuned and
+#: evaluated as mpc is. Experiment-only (not registered); ``--policies`` accepts it, the
+#: default policy list does not hold it.
+NO_RESERVE = "mpc-no-reserve"
+TUNING[NO_RESERVE] = TUNING["mpc"]
+#: Experiment-only policy names ``--policies`` accepts beside :data:`POLICIES`.
+EXTRA_POLICIES: tuple[str, ...] = (NO_RESERVE,)
+#: Policies that learn from the history before a window (warm-start metrics).
+WARM_STARTED: tuple[str, ...] = ("predictive", "learned", "mpc", NO_RESERVE)
 
 #: Fewest trace samples a window must hold (``--days`` below this is refused).
 MIN_SAMPLES_PER_WINDOW = 12
@@ -233,10 +246,12 @@ def build_policy(
         from experiments.mpc_decomposition import PerfectForecastMpc
 
         return PerfectForecastMpc(**({} if param is None else {"quantile": float(param)}))
-    if name in ("learned", "mpc"):
+    if name in ("learned", "mpc", NO_RESERVE):
         key = "target_utilisation" if name == "learned" else "quantile"
-        kw = {} if param is None else {key: float(param)}
-        pol = registry.make(name, **kw)
+        kw: dict[str, float] = {} if param is None else {key: float(param)}
+        if name == NO_RESERVE:
+            kw["reserve_days"] = 0.0
+        pol = registry.make("mpc" if name == NO_RESERVE else name, **kw)
         if history is not None:
             pol.warm_start(history)
         return pol
@@ -272,7 +287,7 @@ def simulate(spec: RunSpec) -> tuple[dict[str, Any], pd.DataFrame, Any]:
     sim = Simulation(scenario, rate=rate)
     floors = hourly_floor(hist_rate / per_task, tick) if spec.policy == "scheduled" else None
     history = None
-    if spec.policy in ("predictive", "learned", "mpc"):
+    if spec.policy in WARM_STARTED:
         target = spec.param if spec.policy == "predictive" and spec.param else 50.0
         if spec.policy == "learned" and spec.param:
             target = 100.0 * spec.param
@@ -468,9 +483,11 @@ def validate_options(
         raise ValueError(f"unknown trace(s) {unknown}; valid: {list(TRACES)}")
     if not traces:
         raise ValueError("--traces: no trace given")
-    bad = sorted(set(policies) - set(POLICIES))
+    bad = sorted(set(policies) - set(POLICIES) - set(EXTRA_POLICIES))
     if bad:
-        raise ValueError(f"unknown policy name(s) {bad}; valid: {list(POLICIES)}")
+        raise ValueError(
+            f"unknown policy name(s) {bad}; valid: {list(POLICIES) + list(EXTRA_POLICIES)}"
+        )
     if not policies:
         raise ValueError("--policies: no policy given")
     if len(seeds) < 1:
@@ -498,6 +515,57 @@ def validate_options(
             )
 
 
+def resolve_fronts(fronts: Iterable[str] | None, policies: list[str]) -> list[str]:
+    """The baselines whose Pareto fronts run on the evaluation windows (the ``sweep`` runs).
+
+    ``None``: target tracking on CPU when it is requested with another policy (the default,
+    as before ``--fronts``). ``["all"]``: every requested tunable policy but mpc and its
+    ablation (the policies compared with the fronts). Else the names given, each of which must
+    be a requested policy with a tuning grid (ValueError naming the name and the valid ones)."""
+    if fronts is None:
+        return [BASELINE] if BASELINE in policies and len(policies) > 1 else []
+    fronts = list(fronts)
+    tunable = [p for p in policies if p in TUNING]
+    if fronts == ["all"]:
+        return [p for p in tunable if p not in ("mpc", NO_RESERVE)]
+    if not fronts:
+        raise ValueError("--fronts: no policy given (names, or 'all')")
+    for name in fronts:
+        if name == "all":
+            raise ValueError("--fronts all: give 'all' alone, not with policy names")
+        if name not in POLICIES and name not in EXTRA_POLICIES:
+            raise ValueError(
+                f"--fronts: unknown policy name {name!r}; valid: 'all' or a tunable policy "
+                f"{[p for p in TUNING if p != NO_RESERVE]}"
+            )
+        if name not in TUNING:
+            raise ValueError(
+                f"--fronts: {name!r} has no parameter to sweep (no tuning grid); valid: "
+                f"'all' or a tunable policy {[p for p in TUNING if p != NO_RESERVE]}"
+            )
+        if name not in policies:
+            raise ValueError(
+                f"--fronts: {name!r} is not among the policies run ({policies}); add it to "
+                "--policies"
+            )
+    return list(dict.fromkeys(fronts))
+
+
+def sweep_specs(
+    windows: dict[str, list[Window]], fronts: Iterable[str], tuned: dict[str, dict[str, float]]
+) -> list[RunSpec]:
+    """The ``sweep`` runs of the fronts: each front policy at every setting of its grid but
+    the tuned one (that one is its evaluation run) on every evaluation window."""
+    return [
+        RunSpec(w, p, value, "sweep")
+        for p in fronts
+        for t, ws in windows.items()
+        for w in ws[1:]
+        for value in TUNING[p][1]
+        if value != tuned[t][p]
+    ]
+
+
 def run_experiment(
     out: Path,
     *,
@@ -510,14 +578,18 @@ def run_experiment(
     progress: bool = True,
     log: Callable[[str], None] = print,
     store: RunStore | None = None,
+    fronts: Iterable[str] | None = None,
 ) -> pd.DataFrame:
     """Tune, run every (trace, policy, window), write config.json, tuning.parquet,
     runs.parquet, table.csv, report.md and the cost vs good-minutes figure into ``out``
     (all or nothing); return the table. ``seeds``: its length is the number of evaluation
     windows asked for per trace. ``store``: keep every run there and run only those not
-    stored yet (:func:`run_all`; ``fargate-lab claims`` resumes this way)."""
+    stored yet (:func:`run_all`; ``fargate-lab claims`` resumes this way). ``fronts``: the
+    baselines run at every setting on every evaluation window (:func:`resolve_fronts`;
+    default target tracking on CPU)."""
     traces, policies, seeds = list(traces), list(policies), list(seeds)
     validate_options(traces, policies, seeds, days, workers, window_step)
+    fronts = resolve_fronts(fronts, policies)
     out = check_out_dir(out)
     workers = workers or os.cpu_count() or 1
     windows = {t: layout(t, days, len(seeds), window_step) for t in traces}
@@ -548,14 +620,7 @@ def run_experiment(
             for w in windows[t][1:]
             for p in policies
         ]
-        if BASELINE in policies and len(policies) > 1:
-            specs += [
-                RunSpec(w, BASELINE, value, "sweep")
-                for t in traces
-                for w in windows[t][1:]
-                for value in TUNING[BASELINE][1]
-                if value != tuned[t][BASELINE]
-            ]
+        specs += sweep_specs(windows, fronts, tuned)
         total += len(specs)
         runs = pd.DataFrame(run_all(specs, workers, progress, desc="experiment", store=store))
     except RunsStopped as stop:
@@ -579,18 +644,14 @@ def run_experiment(
         "good minutes",
         "tuning_grid": {p: list(TUNING[p][1]) for p in tunable},
         "tuned": tuned,
+        "fronts": fronts,
         "windows": {t: [w.__dict__ | {"end": w.end} for w in ws] for t, ws in windows.items()},
     }
-    from experiments.autoscaling_report import plot_cost_vs_good, write_report
+    from experiments.autoscaling_report import write_files
 
     try:
         with staged_output(out) as tmp:
-            (tmp / "config.json").write_text(json.dumps(config, indent=2))
-            tuning_runs.to_parquet(tmp / "tuning.parquet", index=False)
-            runs.to_parquet(tmp / "runs.parquet", index=False)
-            table.to_csv(tmp / "table.csv", index=False)
-            plot_cost_vs_good(table, tmp / "cost_vs_good_minutes.png")
-            write_report(tmp, runs, table, tuning_runs, config)
+            write_files(tmp, config, runs, table, tuning_runs)
     except KeyboardInterrupt:
         kept = finished + runs.to_dict("records")
         with staged_output(out) as tmp:

@@ -255,6 +255,21 @@ def cmd_experiment_autoscaling(args: argparse.Namespace) -> int:
         window_step=args.window_step,
         workers=args.workers,
         progress=not args.quiet,
+        fronts=args.fronts,
+    )
+    return 0
+
+
+def cmd_experiment_equal_quality(args: argparse.Namespace) -> int:
+    from experiments.equal_quality import extend
+
+    _use_mirror(args.mirror)
+    extend(
+        Path(args.dir),
+        fronts=args.fronts or [],
+        ablation=args.ablation,
+        workers=args.workers,
+        progress=not args.quiet,
     )
     return 0
 
@@ -364,9 +379,40 @@ def build_parser() -> argparse.ArgumentParser:
     ea.add_argument("--traces", nargs="+", metavar="NAME", help="subset of the catalog")
     ea.add_argument("--policies", nargs="+", metavar="NAME", help="subset of the policies")
     ea.add_argument("--workers", type=int, help="processes (default: CPU count)")
+    ea.add_argument(
+        "--fronts",
+        nargs="+",
+        metavar="POLICY",
+        help="baselines run at every setting on every evaluation window, for cost at equal "
+        "quality (default target-tracking; 'all': every requested tunable policy but mpc)",
+    )
     ea.add_argument("--mirror", metavar="DIR_OR_URL", help=_MIRROR_HELP)
     ea.add_argument("-q", "--quiet", action="store_true", help="no progress bars")
     ea.set_defaults(func=cmd_experiment_autoscaling)
+
+    # fargate-lab experiment equal-quality DIR (issue 8's fronts); logic: experiments/equal_quality.py
+    eq = esub.add_parser(
+        "equal-quality",
+        help="extend an autoscaling experiment's folder with more baseline fronts and the "
+        "reserve ablation, running only the missing runs",
+    )
+    eq.add_argument("dir", metavar="DIR", help="the --out folder of `experiment autoscaling`")
+    eq.add_argument(
+        "--fronts",
+        nargs="+",
+        metavar="POLICY",
+        help="baselines to run at every setting on every evaluation window ('all': every "
+        "tunable policy of DIR but mpc)",
+    )
+    eq.add_argument(
+        "--ablation",
+        action="store_true",
+        help="also tune and evaluate mpc without its burst reserve (mpc-no-reserve)",
+    )
+    eq.add_argument("--workers", type=int, help="processes (default: CPU count)")
+    eq.add_argument("--mirror", metavar="DIR_OR_URL", help=_MIRROR_HELP)
+    eq.add_argument("-q", "--quiet", action="store_true", help="no progress bars")
+    eq.set_defaults(func=cmd_experiment_equal_quality)
 
     # fargate-lab experiment rollouts (issue 10); the logic is experiments/rollouts.py.
     er = esub.add_parser(

@@ -134,8 +134,10 @@ def compare(out: Path, policy: str = "mpc") -> pd.DataFrame:
     * ``equal_quality``: mpc's cost against the baseline's Pareto front (cost as a function of
       good minutes over the baseline's seven settings) at mpc's good minutes. Every setting of
       every tunable policy runs on the tuning window, so this one is on the tuning window
-      (n = 1, mpc at its tuned setting); on the evaluation windows only target tracking on CPU
-      runs all its settings (the experiment's ``sweep``), whose comparison is in report.md.
+      (n = 1, mpc at its tuned setting). On the evaluation windows, with good minutes and
+      availability matched and 95% intervals, the comparison is report.md's "Cost at equal
+      quality", for the baselines whose fronts ran there (``--fronts``, or added to an output
+      folder by ``fargate-lab experiment equal-quality``).
     """
     from experiments.stats import equal_quality_difference, paired_difference
 

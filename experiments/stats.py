@@ -15,7 +15,9 @@ value is infinite; the report says "no under-provisioning in k of n windows".
 
 Also here: per-group summaries with the SLO verdict, paired differences (a policy against a
 reference on the same windows), and the baseline's cost interpolated at another run's quality
-(:func:`front_cost`, the Pareto front of the baseline's settings on one window).
+(:func:`front_cost`, the Pareto front of the baseline's settings on one window), on good
+minutes and availability at once (:func:`cost_at_quality`), per baseline and against the best
+baseline of each window (:func:`equal_quality_costs`, :func:`relative_to`).
 """
 
 from __future__ import annotations
@@ -163,6 +165,91 @@ def equal_quality_difference(
                 "ci95": half,
                 "n": len(rel),
                 "beyond": beyond,
+            }
+        )
+    return pd.DataFrame(rows)
+
+
+#: The quality measures a baseline is matched on at "equal quality" (issue 8): the share of
+#: minutes within the SLO and the share of requests served (request availability).
+QUALITY_MEASURES: tuple[str, ...] = ("good_minutes_fraction", "availability")
+
+
+def cost_at_quality(
+    baseline: pd.DataFrame, at: dict[str, float], measures: Sequence[str] = QUALITY_MEASURES
+) -> float:
+    """The baseline's cost at a run's quality on ``measures`` (one window): per measure, the
+    cost at which the baseline's Pareto front on that measure reaches ``at[measure]``
+    (:func:`front_cost`); the larger of them. NaN when any front never reaches its value.
+
+    Why the larger: a setting (or an interpolation between settings) that matches the run on
+    every measure costs at least what each one-measure front asks, so the larger is the
+    cheapest the baseline could match them all; it never takes a point that matches good
+    minutes but loses more requests. It is a lower bound on the baseline's cost (it favours
+    the baseline), so a policy found cheaper than it is cheaper than any matching setting."""
+    costs = baseline.cost_usd.to_numpy(dtype=float)
+    values = [front_cost(baseline[m].to_numpy(dtype=float), costs, float(at[m])) for m in measures]
+    return math.nan if any(math.isnan(v) for v in values) else float(max(values))
+
+
+def equal_quality_costs(
+    runs: pd.DataFrame,
+    policy: str,
+    baselines: Sequence[str],
+    measures: Sequence[str] = QUALITY_MEASURES,
+) -> pd.DataFrame:
+    """Per (trace, window) where ``policy`` has an evaluation run, one row per reference:
+    each baseline with runs on that window (its cost at the policy's quality,
+    :func:`cost_at_quality` over all its runs there, whatever their ``kind``) and ``best``
+    (the cheapest of those baselines' costs that reach the quality). Columns: trace, window,
+    policy, reference, cost_usd (the policy's), reference_cost_usd (NaN: beyond the
+    reference's range; for ``best``, no baseline reaches the quality)."""
+    rows = []
+    for (trace, window), wg in runs.groupby(["trace", "window"], sort=False):
+        mine = wg[(wg.policy == policy) & (wg.kind == "evaluation")]
+        if len(mine) == 0:
+            continue
+        at = {m: float(mine[m].iloc[0]) for m in measures}
+        base_row = {
+            "trace": trace,
+            "window": window,
+            "policy": policy,
+            "cost_usd": float(mine.cost_usd.iloc[0]),
+        }
+        found = []
+        for base in baselines:
+            theirs = wg[wg.policy == base]
+            if len(theirs):
+                found.append(cost_at_quality(theirs, at, measures))
+                rows.append(base_row | {"reference": base, "reference_cost_usd": found[-1]})
+        if found:
+            reached = [c for c in found if not math.isnan(c)]
+            best = min(reached) if reached else math.nan
+            rows.append(base_row | {"reference": "best", "reference_cost_usd": best})
+    return pd.DataFrame(rows)
+
+
+def relative_to(costs: pd.DataFrame) -> pd.DataFrame:
+    """Per (trace, reference) of :func:`equal_quality_costs`: the policy's cost relative to
+    the reference's, paired by window: mean, 95% Student-t half-width, ``n`` (windows where
+    the reference reaches the policy's quality) and ``beyond`` (windows where it does not;
+    left out of the mean). Negative: the policy is cheaper at equal quality."""
+    rows = []
+    if len(costs) == 0:
+        return pd.DataFrame(rows)
+    for (trace, reference), g in costs.groupby(["trace", "reference"], sort=False):
+        ref = g.reference_cost_usd.to_numpy(dtype=float)
+        ok = np.isfinite(ref)
+        mean, half = ci95(g.cost_usd.to_numpy(dtype=float)[ok] / ref[ok] - 1.0)
+        rows.append(
+            {
+                "trace": trace,
+                "policy": str(g.policy.iloc[0]),
+                "reference": reference,
+                "mean": mean,
+                "ci95": half,
+                "n": int(ok.sum()),
+                "beyond": int((~ok).sum()),
             }
         )
     return pd.DataFrame(rows)

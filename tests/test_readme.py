@@ -37,7 +37,10 @@ def test_readme_commands_exist() -> None:
     assert len(lines) >= 6
     for line in lines:
         words = [w for w in line.split() if not w.startswith(("[", "-"))]
-        command = [w for w in words if w.isidentifier() or w in ("list", "fetch")][:2]
+        # subcommand names may hold hyphens (experiment equal-quality)
+        command = [
+            w for w in words if w.replace("-", "_").isidentifier() or w in ("list", "fetch")
+        ][:2]
         proc = subprocess.run(
             [sys.executable, "-m", "experiments", *command, "--help"],
             capture_output=True,
