@@ -48,9 +48,7 @@ from __future__ import annotations
 
 import math
 import os
-import signal
 from collections.abc import Callable, Iterable
-from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -74,6 +72,7 @@ from experiments.autoscaling_windows import (
 from experiments.elasticity import elastic_speedup, elasticity_from_metrics, elasticity_metrics
 from experiments.forecast_accuracy import forecast_accuracy
 from experiments.outputs import Interrupted, check_out_dir, staged_output
+from experiments.pool import run_each
 from experiments.stats import summarise
 from policies.autoscaling.floor import covered_fraction, floor_for_metrics
 from policies.base import BasePolicy
@@ -368,11 +367,6 @@ class RunsStopped(Exception):
         self.total = total
 
 
-def _ignore_sigint() -> None:
-    """Pool initializer: workers leave Ctrl-C to the parent, which stops them."""
-    signal.signal(signal.SIGINT, signal.SIG_IGN)
-
-
 def run_identity(spec: RunSpec) -> dict[str, Any]:
     """What fixes a run's record (its key in a :class:`experiments.store.RunStore`)."""
     from dataclasses import asdict
@@ -421,24 +415,8 @@ def run_all(
         bar.update()
 
     try:
-        if workers <= 1:
-            for i in todo:
-                finish(i, run_one(specs[i]))
-        else:
-            pool = ProcessPoolExecutor(max_workers=workers, initializer=_ignore_sigint)
-            try:
-                futures = {pool.submit(run_one, specs[i]): i for i in todo}
-                pending = set(futures)
-                while pending:
-                    finished, pending = wait(pending, return_when=FIRST_COMPLETED)
-                    for f in finished:
-                        finish(futures[f], f.result())
-            except BaseException:
-                for p in list(getattr(pool, "_processes", {}).values()):
-                    p.terminate()
-                pool.shutdown(wait=True, cancel_futures=True)
-                raise
-            pool.shutdown(wait=True)
+        for k, record in run_each(run_one, [specs[i] for i in todo], workers):
+            finish(todo[k], record)
     except KeyboardInterrupt:
         bar.close()
         raise RunsStopped([done[i] for i in sorted(done)], len(specs)) from None

@@ -32,7 +32,6 @@ from __future__ import annotations
 import math
 import os
 from collections.abc import Sequence
-from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -40,6 +39,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 import pandas as pd
 
+from experiments.pool import run_each
 from experiments.stats import ci95
 
 if TYPE_CHECKING:
@@ -164,13 +164,8 @@ def run_all(
             tables[i] = table
             bar.update()
 
-        if workers <= 1:
-            for i in todo:
-                finish(i, run_one(specs[i]))
-        else:
-            with ProcessPoolExecutor(max_workers=workers) as pool:
-                for i, table in zip(todo, pool.map(run_one, [specs[i] for i in todo]), strict=True):
-                    finish(i, table)
+        for k, table in run_each(run_one, [specs[i] for i in todo], workers):
+            finish(todo[k], table)
     if store is not None:
         return pd.concat([store.table(k, "releases") for k in keys], ignore_index=True)
     return pd.concat([tables[i] for i in range(len(specs))], ignore_index=True)

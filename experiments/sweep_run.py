@@ -10,17 +10,17 @@ as soon as it arrives; an interrupted sweep keeps every finished run and the nex
 
 from __future__ import annotations
 
+import functools
 import importlib
 import json
 import math
 import os
-import signal
 from collections.abc import Callable, Iterator
-from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
 from pathlib import Path
 from typing import Any
 
 from experiments.outputs import Interrupted
+from experiments.pool import ignore_sigint, in_pool
 from experiments.store import ResultsStore, code_version
 from experiments.sweep import GridPoint, SweepSpec, load_spec
 
@@ -85,7 +85,7 @@ def preload_simulator() -> None:
 def _pool_worker_init() -> None:
     """Pool initializer: workers leave Ctrl-C to the parent, which stops them; the simulator
     is imported (already there when the pool forks from a parent that preloaded it)."""
-    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    ignore_sigint()
     preload_simulator()
 
 
@@ -101,19 +101,9 @@ def pool_results(
     """Run ``points`` on a pool of ``workers`` processes (even one), yielding each row as it
     finishes. The simulator is imported here first, so forked workers start with it."""
     preload_simulator()
-    pool = ProcessPoolExecutor(max_workers=workers, initializer=_pool_worker_init)
-    try:
-        pending = {pool.submit(run_point, p, tables) for p in points}
-        while pending:
-            finished, pending = wait(pending, return_when=FIRST_COMPLETED)
-            for f in finished:
-                yield f.result()
-    except BaseException:
-        for proc in list(getattr(pool, "_processes", {}).values()):
-            proc.terminate()
-        pool.shutdown(wait=True, cancel_futures=True)
-        raise
-    pool.shutdown(wait=True)
+    run = functools.partial(run_point, tables=tables)
+    for _, row in in_pool(run, points, workers, initializer=_pool_worker_init):
+        yield row
 
 
 def dask_setup(worker: Any) -> None:
