@@ -13,8 +13,10 @@ with faults on (an AZ outage and Fargate Spot interruptions, :func:`fault_overri
 
 * **Cost.** Per window, the saving ``1 - cost / baseline cost`` of each "AI" policy against
   static provisioning for the window's peak, and against well-tuned target tracking *at
-  equal quality* (its cost read off its Pareto front over its seven targets at the AI
-  policy's own good-minutes fraction, :func:`experiments.stats.front_cost`). A window where
+  equal quality* on both measures, as the autoscaling experiment compares
+  (:func:`experiments.stats.cost_at_quality`): its cost read off its Pareto fronts over its
+  seven targets at the AI policy's own good-minutes fraction and at its request availability,
+  the larger of the two. A window where
   the AI policy misses the SLO (:func:`experiments.advise.meets_slo` with the experiment's
   good-minutes bar) does not count: being cheaper by being worse is no saving.
 * **Forecast accuracy.** 1 - MAPE of the predictive policy's own hourly forecast against the
@@ -287,12 +289,16 @@ class ClaimRow:
 
 def cost_savings(runs: pd.DataFrame, ai: str, baseline: str, bar: float, error_rate: float):
     """Per (trace, window) of ``runs`` (the experiment's runs.parquet): the saving of ``ai``
-    against ``baseline`` (NaN when ``ai`` missed the SLO, or target tracking's front never
-    reaches any quality), whether ``ai`` met the SLO, and ``bound``: target tracking's front
-    never reaches ``ai``'s quality, so ``ref`` is the front's cost at its highest quality
+    against ``baseline`` (NaN when ``ai`` missed the SLO, or target tracking's fronts never
+    reach any quality), whether ``ai`` met the SLO, and ``bound``.
+
+    Against target tracking, ``ref`` is its cost at ``ai``'s quality on both measures
+    (:data:`experiments.stats.QUALITY_MEASURES`: good minutes and availability), the larger
+    of its two front costs (:func:`experiments.stats.cost_at_quality`). ``bound``: a front
+    never reaches ``ai``'s value on its measure, so that value is lowered to the front's best
     and the saving is a lower bound of the saving at equal quality."""
     from experiments.advise import meets_slo
-    from experiments.stats import front_cost
+    from experiments.stats import QUALITY_MEASURES, cost_at_quality
 
     rows = []
     for (trace, window), g in runs.groupby(["trace", "window"], sort=True):
@@ -301,14 +307,15 @@ def cost_savings(runs: pd.DataFrame, ai: str, baseline: str, bar: float, error_r
             continue
         m = mine.iloc[0]
         bound = False
-        if baseline == "target-tracking":  # every setting run on the window: its front
+        if baseline == "target-tracking":  # every setting run on the window: its fronts
             base = g[g.policy == baseline]
-            quality, cost = base.good_minutes_fraction.to_numpy(), base.cost_usd.to_numpy()
-            ref = front_cost(quality, cost, float(m.good_minutes_fraction))
+            at = {q: float(m[q]) for q in QUALITY_MEASURES}
+            ref = cost_at_quality(base, at) if len(base) else math.nan
             if math.isnan(ref) and len(base):
-                # Its front never gets there: its cost at its best quality is what it pays
-                # for less, so the saving against it is a lower bound.
-                ref, bound = front_cost(quality, cost, float(np.nanmax(quality))), True
+                # A front never gets there: its cost at its best quality on that measure is
+                # what it pays for less, so the saving against it is a lower bound.
+                best = {q: min(v, float(np.nanmax(base[q].to_numpy(float)))) for q, v in at.items()}
+                ref, bound = cost_at_quality(base, best), True
         else:
             base = g[(g.policy == baseline) & (g.kind == "evaluation")]
             ref = float(base.cost_usd.iloc[0]) if len(base) else math.nan
@@ -377,8 +384,8 @@ def cost_row(spec: ClaimsSpec, runs: pd.DataFrame, ai: list[str], notes: list[st
     conditions = (
         f"saving = 1 - cost / baseline's, per window; {c.low:.0%}-{c.high:.0%} claimed; "
         f"baselines: static sized for each window's peak, target tracking tuned on a "
-        "separate window and compared at equal good-minutes fraction (its Pareto front over "
-        f"7 targets); a window counts only if the AI policy meets the SLO (good minutes >= "
+        "separate window and compared at equal quality on good minutes and availability (the "
+        f"larger of its two Pareto fronts' costs over 7 targets); a window counts only if the AI policy meets the SLO (good minutes >= "
         f"{TUNING_GOOD_MINUTES:g}, availability >= {1 - SLO['error_rate']:g}, p99 <= "
         f"{SLO['p99_ms']:g} ms)"
     )

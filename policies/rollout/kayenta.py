@@ -45,14 +45,21 @@ commit a445dab1beeb7b36d2e98d06946c5c98335e12dd unless noted:
   commit acff987c always takes the normal approximation: ``exact=False`` reproduces it).
 
 Deviations, each a parameter or unavoidable: ``exact`` (None: R's choice, see above);
-``Transforms.addGaussianNoise`` was not in the stored source: the noise here is drawn from a
-numpy Generator seeded by ``random_state`` with sd = |first value| x 1e-5, and nothing is
-added to a sample whose value is 0. The verdict maps Pass -> ``pass``, Marginal ->
+``Transforms.addGaussianNoise`` was not in the stored source: the noise here has sd = |first
+value| x 1e-5, nothing is added to a sample whose value is 0, and it is drawn from a numpy
+Generator seeded by ``random_state`` *and* a SHA-256 digest of the metric's name and its two
+transformed samples (:func:`noise_rng`). Kayenta's noise is unseeded, so there a comparison of
+two nearly equal single values is a coin flip; seeding by ``random_state`` alone would give every
+such comparison the same draws (with seed 0: +0.126 sd for the canary, -0.132 sd for the
+baseline, so the canary always read High), a bias. Seeded by the input as well, the draws differ
+between inputs and have no direction, and the judge stays a pure function of its input (the same
+samples give the same verdict). The verdict maps Pass -> ``pass``, Marginal ->
 ``inconclusive``, Fail -> ``fail``; ``running`` while no canary period is published.
 """
 
 from __future__ import annotations
 
+import hashlib
 import math
 from collections.abc import Mapping, Sequence
 from decimal import ROUND_HALF_UP, Decimal
@@ -145,6 +152,23 @@ def round_half_up(x: float, places: int = 2) -> float:
 
 
 # ----------------------------------------------------------------------------- classifier
+def noise_rng(
+    random_state: int, name: str, control: np.ndarray, experiment: np.ndarray
+) -> np.random.Generator:
+    """The generator of the noise added to a degenerate comparison: seeded by ``random_state``
+    and a SHA-256 digest of the metric name and the two samples' float64 bytes (lengths
+    included), so the draws are reproducible for the same input and differ between inputs."""
+    h = hashlib.sha256()
+    for part in (
+        name.encode("utf-8"),
+        np.ascontiguousarray(control, dtype="<f8").tobytes(),
+        np.ascontiguousarray(experiment, dtype="<f8").tobytes(),
+    ):
+        h.update(len(part).to_bytes(8, "little"))
+        h.update(part)
+    return np.random.default_rng([int(random_state), int.from_bytes(h.digest(), "little")])
+
+
 def classify_metric(
     name: str,
     control: np.ndarray,
@@ -160,9 +184,13 @@ def classify_metric(
     conf_level: float = 0.98,
     exact: bool | None = None,
     rng: np.random.Generator | None = None,
+    random_state: int = 0,
 ) -> dict[str, Any]:
     """MannWhitneyClassifier.classify on transformed samples. Returns label, reason,
-    deviation (mean ratio), critical flag and the interval figures."""
+    deviation (mean ratio), critical flag and the interval figures.
+
+    The noise of a degenerate comparison (each sample a single distinct value) is drawn from
+    ``rng`` if given, else from :func:`noise_rng` (``random_state``, ``name``, the samples)."""
     out: dict[str, Any] = {"deviation": 1.0, "critical": False, "reason": ""}
     if len(experiment) == 0 or len(control) == 0:
         if nan_strategy == "remove":
@@ -178,7 +206,7 @@ def classify_metric(
 
     x, y = experiment, control
     if len(np.unique(x)) == 1 and len(np.unique(y)) == 1:  # degenerate: add Gaussian noise
-        g = rng if rng is not None else np.random.default_rng(0)
+        g = rng if rng is not None else noise_rng(random_state, name, control, experiment)
         x = x + g.normal(0.0, abs(float(x[0])) * 1e-5, len(x))
         y = y + g.normal(0.0, abs(float(y[0])) * 1e-5, len(y))
     ci = wilcox_shift_ci(x, y, conf_level, exact=exact)
@@ -256,7 +284,9 @@ class KayentaAnalysis(BaseAnalysis):
     tolerance, conf_level: the classifier's (0.25, 0.98, as NetflixACAJudge fixes them).
     exact: Mann-Whitney interval method; None: R's choice (exact for n < 50 without ties).
     remove_outliers: the judge's IQR outlier removal (always on in Kayenta).
-    random_state: seed of the noise added to degenerate samples.
+    random_state: seed of the noise added to degenerate samples, combined per metric with a
+        digest of the metric's name and samples (:func:`noise_rng`): the same input gives the
+        same draws, different inputs independent ones.
     """
 
     method = "kayenta"
@@ -353,7 +383,6 @@ class KayentaAnalysis(BaseAnalysis):
     ) -> Verdict:
         """The judgment on raw per-metric samples (NaN for missing), as Kayenta receives a
         MetricSetPair per metric: control = baseline, experiment = canary."""
-        rng = np.random.default_rng(int(self.random_state))
         results = []
         for c in self._configs():
             name = c["metric"]
@@ -371,7 +400,7 @@ class KayentaAnalysis(BaseAnalysis):
                     effect_size=(float(c["allowed_decrease"]), float(c["allowed_increase"])),
                     critical_effect=(float(c["critical_decrease"]), float(c["critical_increase"])),
                     tolerance=float(self.tolerance), conf_level=float(self.conf_level),
-                    exact=self.exact, rng=rng,
+                    exact=self.exact, random_state=int(self.random_state),
                 )  # fmt: skip
             except ValueError as exc:  # NetflixACAJudge: any RuntimeException -> Error
                 r = {

@@ -13,6 +13,7 @@ import pytest
 from experiments import claims
 from experiments.autoscaling import SLO, TUNING_GOOD_MINUTES
 from experiments.forecast_accuracy import forecast_accuracy, hourly_actual
+from experiments.stats import equal_quality_costs
 
 
 def test_specs_load_and_the_demo_inherits_the_claims() -> None:
@@ -43,7 +44,14 @@ def test_a_bad_spec_names_the_key(tmp_path: Path, text: str, words: list[str]) -
         assert word in str(err.value)
 
 
-def _run(window: int, policy: str, cost: float, good: float, kind: str = "evaluation") -> dict:
+def _run(
+    window: int,
+    policy: str,
+    cost: float,
+    good: float,
+    kind: str = "evaluation",
+    availability: float = 1.0,
+) -> dict:
     return {
         "trace": "t",
         "window": window,
@@ -51,7 +59,7 @@ def _run(window: int, policy: str, cost: float, good: float, kind: str = "evalua
         "kind": kind,
         "cost_usd": cost,
         "good_minutes_fraction": good,
-        "availability": 1.0,
+        "availability": availability,
     }
 
 
@@ -203,6 +211,42 @@ def test_a_front_that_never_gets_there_gives_a_lower_bound() -> None:
     s = claims.cost_savings(runs, "learned", "target-tracking", TUNING_GOOD_MINUTES, 0.001)
     assert bool(s.bound[0]) and s.ref[0] == pytest.approx(120.0)
     assert s.saving[0] == pytest.approx(0.5)
+
+
+def test_equal_quality_is_on_good_minutes_and_availability() -> None:
+    # the 80 USD setting matches learned's good minutes but loses requests: not credited;
+    # availability's front reaches 0.9995 halfway from 80 to 100 USD (90), good minutes' at
+    # 80: the larger, 90, is target tracking's cost at learned's quality on both measures
+    front = [
+        _run(1, "target-tracking", 50.0, 0.98, "sweep", availability=0.998),
+        _run(1, "target-tracking", 80.0, 0.995, availability=0.999),
+        _run(1, "target-tracking", 100.0, 1.0, "sweep", availability=1.0),
+    ]
+    runs = pd.DataFrame([_run(1, "learned", 60.0, 0.995, availability=0.9995), *front])
+    s = claims.cost_savings(runs, "learned", "target-tracking", TUNING_GOOD_MINUTES, 0.001)
+    assert s.ref[0] == pytest.approx(90.0) and not bool(s.bound[0])
+    assert s.saving[0] == pytest.approx(1 - 60 / 90)
+    # the same rule as the autoscaling experiment's (one code path)
+    (ref,) = (
+        equal_quality_costs(runs, "learned", ["target-tracking"])
+        .query("reference == 'target-tracking'")
+        .reference_cost_usd
+    )
+    assert s.ref[0] == ref
+
+
+def test_an_availability_front_that_never_gets_there_gives_a_lower_bound() -> None:
+    runs = pd.DataFrame(
+        [
+            _run(1, "learned", 60.0, 0.995, availability=1.0),
+            _run(1, "target-tracking", 50.0, 0.98, "sweep", availability=0.99),
+            _run(1, "target-tracking", 80.0, 0.995, availability=0.998),  # best availability
+            _run(1, "target-tracking", 100.0, 1.0, "sweep", availability=0.997),
+        ]
+    )
+    s = claims.cost_savings(runs, "learned", "target-tracking", TUNING_GOOD_MINUTES, 0.001)
+    assert bool(s.bound[0]) and s.ref[0] == pytest.approx(80.0)
+    assert s.saving[0] == pytest.approx(0.25)
 
 
 def test_the_command_refuses_a_bad_spec_in_one_line(tmp_path: Path, capsys) -> None:
