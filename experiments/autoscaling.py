@@ -427,6 +427,13 @@ def run_all(
     return [done[i] for i in range(len(specs))]
 
 
+def evaluation_table(runs: pd.DataFrame) -> pd.DataFrame:
+    """The results table (``table.csv``): per (trace, policy), each of :data:`TABLE_COLUMNS`
+    as mean and 95% half-width over the evaluation runs, and whether the SLO is met."""
+    evaluation = runs[runs.kind == "evaluation"].reset_index(drop=True)
+    return summarise(evaluation, TABLE_COLUMNS, slo=SLO, bar=TUNING_GOOD_MINUTES)
+
+
 def choose(group: pd.DataFrame) -> float:
     """The tuning rule: the cheapest setting that meets the SLO on the tuning window (good
     minutes >= :data:`TUNING_GOOD_MINUTES` and request availability >= 1 - the SLO's
@@ -608,8 +615,7 @@ def run_experiment(
         raise Interrupted(
             f"interrupted: kept {len(kept)} of {total} runs in {out / 'runs.partial.parquet'}"
         ) from None
-    evaluation = runs[runs.kind == "evaluation"].reset_index(drop=True)
-    table = summarise(evaluation, TABLE_COLUMNS, slo=SLO, bar=TUNING_GOOD_MINUTES)
+    table = evaluation_table(runs)
     config = {
         "days": days,
         "seeds": seeds,

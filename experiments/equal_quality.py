@@ -48,20 +48,17 @@ import pandas as pd
 
 from experiments.autoscaling import (
     NO_RESERVE,
-    SLO,
-    TABLE_COLUMNS,
     TUNING,
-    TUNING_GOOD_MINUTES,
     RunSpec,
     RunsStopped,
     Window,
     choose,
+    evaluation_table,
     resolve_fronts,
     run_all,
     sweep_specs,
 )
 from experiments.outputs import Interrupted, staged_output
-from experiments.stats import summarise
 
 #: Largest relative difference between a stored run's value and the same run now that still
 #: counts as reproduced (module docstring: rounding, not a changed decision).
@@ -290,8 +287,7 @@ def write(
     atomically; other files kept). Returns the table."""
     from experiments.autoscaling_report import write_files
 
-    evaluation = runs[runs.kind == "evaluation"].reset_index(drop=True)
-    table = summarise(evaluation, TABLE_COLUMNS, slo=SLO, bar=TUNING_GOOD_MINUTES)
+    table = evaluation_table(runs)
     with staged_output(out) as tmp:
         write_files(tmp, config, runs, table, tuning)
     log(f"rewrote report.md, table.csv, runs.parquet, tuning.parquet and config.json in {out}")
