@@ -104,15 +104,18 @@ class TickWindow(NDArrayOperatorsMixin):
         if hi > self.n_ticks:
             raise IndexError(f"tick {hi - 1} is past the run's {self.n_ticks} ticks")
         new_base = max(self.base, self.keep)
-        keep = self.end - new_base
+        # Readers may have retired ticks past the buffer's end when the window went
+        # unwritten for a while (a window left untouched holds zeros: sim/serving.py writes
+        # no zeros): nothing is kept, and the ticks between read as the zeros they are.
+        keep = max(0, self.end - new_base)
         size = len(self.buf)
         if hi - new_base > size:
             size = min(max(2 * size, hi - new_base), self.n_ticks - new_base)
             buf = np.zeros(size, dtype=self.buf.dtype)
-            buf[:keep] = self.buf[new_base - self.base :]
+            buf[:keep] = self.buf[len(self.buf) - keep :]
             self.buf = buf
         else:
-            self.buf[:keep] = self.buf[new_base - self.base :]
+            self.buf[:keep] = self.buf[len(self.buf) - keep :]
             self.buf[keep:] = 0
         self.base = new_base
 
@@ -159,6 +162,10 @@ class TickWindow(NDArrayOperatorsMixin):
         if hi > base + len(self.buf):
             self._room(hi)
             base = self.base
+            if lo < base:  # a reader retired ticks the caller still writes
+                raise RetiredTicks(
+                    f"ticks from {lo} were retired (the window now starts at {base})"
+                )
         return self.buf[lo - base : hi - base]
 
     def read(self, lo: int, hi: int) -> np.ndarray:
