@@ -8,6 +8,15 @@ alternating the two ``--repeat`` times; it reports wall and CPU (user + system) 
 and their ratio (issue 11's target: within 3x). On a shared machine compare CPU seconds: wall
 time also counts the time other processes held the cores.
 
+``--breakdown`` runs the same fresh processes and splits each one's CPU seconds into the
+interpreter with the standard library, the simulator's imports, setup (scenario, trace,
+``Simulation``), the fluid with the metric periods (``FluidServer.advance``,
+``Service.advance``, ``Simulation._consume``: what the bare loop computes, and the metric
+periods and latency it does not), the rest of the run loop (SimPy, the task lifecycle, the
+scheduler, the controller's observation, decision and record) and ``finish`` (the last
+stretch, the result tables, the summary), each timed at its outermost call; then the medians,
+against 3x the bare loop's.
+
 ``--memory`` runs one simulation per duration in ``--memory-days`` (default 7, 30, 90 and 365
 days), each in a fresh process, and reports each process's peak resident memory (the child's
 ``resource.getrusage`` max RSS), so that growth with the simulated duration shows. It runs
@@ -16,6 +25,7 @@ only 62 days; memory depends on the number of ticks, not on where the rate comes
 
 Usage: python benchmarks/bench_sim.py [--days 30] [--repeat 3] [--profile]
        python benchmarks/bench_sim.py --process [--days 30] [--repeat 5]
+       python benchmarks/bench_sim.py --breakdown [--days 30] [--repeat 3]
        python benchmarks/bench_sim.py --memory [--memory-days 7 30 90 365]
 """
 
@@ -35,9 +45,14 @@ import time
 import tracemalloc
 from pathlib import Path
 
-from backends.sim import run_simulation
-from sim.scenario import scenario_from_dict
-from sim.simulation import Simulation
+#: CPU seconds of this process before and after the simulator's imports (``--breakdown``).
+CPU_BEFORE_IMPORTS = time.process_time()
+
+from backends.sim import run_simulation  # noqa: E402
+from sim.scenario import scenario_from_dict  # noqa: E402
+from sim.simulation import Simulation  # noqa: E402
+
+CPU_AFTER_IMPORTS = time.process_time()
 
 #: The NASA trace covers 62 days (July and August 1995); longer runs (``--memory`` goes to a
 #: year) use the synthetic load with the same peak, which has the same number of ticks.
@@ -90,6 +105,96 @@ def child(days: float, synthetic: bool = False) -> int:
     }
     print(json.dumps(record), flush=True)
     return 0
+
+
+#: ``--breakdown``'s parts of a process, in order (CPU seconds).
+PARTS = (
+    "interpreter",
+    "imports",
+    "setup",
+    "fluid and metric periods",
+    "rest of the loop",
+    "finish",
+)
+
+
+class OutermostTimer:
+    """CPU seconds per part, each call charged to the outermost timed call it runs in (a
+    stretch the run's ``finish`` computes is ``finish``'s)."""
+
+    def __init__(self) -> None:
+        self.seconds: dict[str, float] = {}
+        self.active = False
+
+    def wrap(self, cls: type, name: str, part: str) -> None:
+        inner = getattr(cls, name)
+        self.seconds.setdefault(part, 0.0)
+
+        def timed(*args, **kwargs):
+            if self.active:
+                return inner(*args, **kwargs)
+            self.active, t0 = True, time.process_time()
+            try:
+                return inner(*args, **kwargs)
+            finally:
+                self.seconds[part] += time.process_time() - t0
+                self.active = False
+
+        setattr(cls, name, timed)
+
+
+def breakdown_child(days: float) -> int:
+    """One run in this process, its CPU seconds by part as one JSON line."""
+    from sim.service import Service
+    from sim.serving import FluidServer
+
+    timer = OutermostTimer()
+    timer.wrap(Simulation, "finish", "finish")
+    for cls, name in ((FluidServer, "advance"), (Service, "advance"), (Simulation, "_consume")):
+        timer.wrap(cls, name, "fluid and metric periods")
+    sc = scenario(days)
+    c0 = time.process_time()
+    sim = Simulation(sc)
+    c1 = time.process_time()
+    run_simulation(sim)
+    c2 = time.process_time()
+    fluid, finish = timer.seconds["fluid and metric periods"], timer.seconds["finish"]
+    parts = dict.fromkeys(PARTS, 0.0)
+    parts.update(
+        {
+            "interpreter": CPU_BEFORE_IMPORTS,
+            "imports": CPU_AFTER_IMPORTS - CPU_BEFORE_IMPORTS,
+            "setup": c1 - c0,
+            "fluid and metric periods": fluid,
+            "rest of the loop": c2 - c1 - fluid - finish,
+            "finish": finish,
+        }
+    )
+    print(json.dumps(parts), flush=True)
+    return 0
+
+
+def breakdown_benchmark(days: float, repeat: int) -> None:
+    """Fresh processes by part (:func:`breakdown_child`), alternating with the bare loop."""
+    one_run(min(days, 1.0))  # the trace cache both read
+    cmd = [sys.executable, str(HERE / "bench_sim.py"), "--breakdown-child", f"{days:g}"]
+    bare_cmd = [sys.executable, str(HERE / "bare_fluid.py"), "--days", f"{days:g}"]
+    runs, bares = [], []
+    for i in range(repeat):
+        _, cpu, out = timed_process(cmd)
+        runs.append({**json.loads(out.strip().splitlines()[-1]), "process": cpu})
+        bares.append(timed_process(bare_cmd)[1])
+        shown = ", ".join(f"{k} {runs[-1][k]:.2f}" for k in PARTS)
+        print(f"#{i + 1}: {shown}; process {cpu:.2f} | bare loop {bares[-1]:.2f}", flush=True)
+    med = {k: statistics.median(r[k] for r in runs) for k in (*PARTS, "process")}
+    bare = statistics.median(bares)
+    print(f"medians of {repeat}, CPU s: " + ", ".join(f"{k} {med[k]:.2f}" for k in PARTS))
+    print(f"process {med['process']:.2f} ({med['process'] / bare:.2f}x the bare loop's {bare:.2f})")
+    rest = sum(med[k] for k in PARTS if k != "fluid and metric periods")
+    print(
+        f"all but the fluid and metric periods: {rest:.2f} ({rest / bare:.2f}x the bare loop); "
+        f"3x the bare loop: {3 * bare:.2f}"
+    )
 
 
 def timed_process(cmd: list[str]) -> tuple[float, float, str]:
@@ -154,11 +259,22 @@ def main(argv: list[str] | None = None) -> int:
         "--memory", action="store_true", help="peak RSS per simulated duration, fresh processes"
     )
     ap.add_argument("--memory-days", type=float, nargs="+", default=[7.0, 30.0, 90.0, 365.0])
+    ap.add_argument(
+        "--breakdown",
+        action="store_true",
+        help="fresh processes' CPU by part (imports, setup, fluid, rest, finish)",
+    )
     ap.add_argument("--child", type=float, default=None, help=argparse.SUPPRESS)
+    ap.add_argument("--breakdown-child", type=float, default=None, help=argparse.SUPPRESS)
     ap.add_argument("--synthetic", action="store_true", help=argparse.SUPPRESS)
     args = ap.parse_args(argv)
     if args.child is not None:
         return child(args.child, args.synthetic)
+    if args.breakdown_child is not None:
+        return breakdown_child(args.breakdown_child)
+    if args.breakdown:
+        breakdown_benchmark(args.days, args.repeat)
+        return 0
     if args.process:
         process_benchmark(args.days, args.repeat)
         return 0

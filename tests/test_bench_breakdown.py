@@ -1,0 +1,57 @@
+"""``benchmarks/bench_sim.py --breakdown`` charges each timed call to the outermost timed
+call it runs in, so that the parts of a process add up without counting a stretch twice."""
+
+from __future__ import annotations
+
+import importlib.util
+from pathlib import Path
+
+import pytest
+
+BENCH = Path(__file__).resolve().parents[1] / "benchmarks" / "bench_sim.py"
+
+
+@pytest.fixture
+def bench(monkeypatch):
+    spec = importlib.util.spec_from_file_location("bench_sim_under_test", BENCH)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    clock = iter(range(1000))  # every reading of the CPU clock advances it by one second
+    monkeypatch.setattr(module.time, "process_time", lambda: float(next(clock)))
+    return module
+
+
+class Work:
+    def outer(self) -> str:
+        return self.inner() + self.inner()
+
+    def inner(self) -> str:
+        return "x"
+
+
+def test_nested_calls_are_charged_to_the_outermost_part(bench) -> None:
+    timer = bench.OutermostTimer()
+    timer.wrap(Work, "outer", "finish")
+    timer.wrap(Work, "inner", "fluid and metric periods")
+    w = Work()
+    assert w.outer() == "xx"  # the wrapped methods still return their values
+    assert timer.seconds == {"finish": 1.0, "fluid and metric periods": 0.0}
+    assert w.inner() == "x"  # called on its own, it is its own outermost call
+    assert timer.seconds == {"finish": 1.0, "fluid and metric periods": 1.0}
+
+
+def test_a_failing_call_is_charged_and_leaves_the_timer_usable(bench) -> None:
+    class Failing:
+        def run(self) -> None:
+            raise RuntimeError("boom")
+
+        def ok(self) -> int:
+            return 1
+
+    timer = bench.OutermostTimer()
+    timer.wrap(Failing, "run", "setup")
+    timer.wrap(Failing, "ok", "finish")
+    with pytest.raises(RuntimeError, match="boom"):
+        Failing().run()
+    assert Failing().ok() == 1
+    assert timer.seconds == {"setup": 1.0, "finish": 1.0}
