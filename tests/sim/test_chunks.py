@@ -7,6 +7,8 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from pandas.testing import assert_frame_equal
 
 import sim.metrics as metrics
@@ -200,3 +202,59 @@ def test_a_window_unwritten_for_longer_than_its_buffer_runs(monkeypatch) -> None
     assert late.base > 2 * 3600  # it moved on (the old code failed before getting there)
     assert small.summary == default.summary
     assert_frame_equal(small.metrics, default.metrics, check_exact=True)
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    chunk=st.integers(1, 12),
+    dtype=st.sampled_from(["float64", "int32"]),
+    ops=st.lists(
+        st.tuples(
+            st.sampled_from(["write", "fill", "skip", "retire", "read"]),
+            st.integers(
+                0, 40
+            ),  # a gap before a write or skipped; how far back a retire or read goes
+            st.integers(1, 30),  # a write's or read's length
+            st.integers(-5, 5),  # the value written
+        ),
+        max_size=60,
+    ),
+)
+def test_window_reads_as_the_whole_run_array(chunk, dtype, ops) -> None:
+    """A window used as the fluid and its readers use it (writes in tick order, ticks the
+    fluid computes left unwritten, readers retiring ticks up to the last computed one and
+    reading only held ones) reads exactly what the whole-run array holds; its shortcuts
+    (untouched ticks, runs of one value) never contradict it."""
+    n = 400
+    w = TickWindow(n, chunk=chunk, dtype=dtype)
+    ref = np.zeros(n, dtype=dtype)
+    pos = keep = 0  # the fluid's next tick; the readers' oldest needed tick
+    for op, k, length, value in ops:
+        if op == "skip":  # computed, nothing to write (the window holds zeros there)
+            pos = min(pos + k, n)
+        elif op in ("write", "fill"):
+            lo = min(pos + k, n)
+            hi = min(lo + length, n)
+            if hi <= lo:
+                continue
+            values = np.full(hi - lo, value) if op == "fill" else np.arange(lo, hi) % 7 + value
+            if op == "fill":
+                w.fill_value(lo, hi, value)
+            else:
+                w.span(lo, hi)[:] = values
+            ref[lo:hi] = values
+            pos = hi
+        elif op == "retire":
+            keep = max(keep, pos - k)
+            w.retire(keep)
+        else:
+            lo = max(keep, pos - k)
+            hi = min(pos, lo + length)
+            np.testing.assert_array_equal(w[lo:hi], ref[lo:hi])
+        if w.untouched_from(pos):
+            assert not ref[pos:].any()
+        level = w.level_over(max(keep, pos - 3), pos) if pos > keep else None
+        if level is not None:
+            assert (ref[max(keep, pos - 3) : pos] == level).all()
+    tail = max(keep, w.base)
+    np.testing.assert_array_equal(w[tail:n], ref[tail:n])
