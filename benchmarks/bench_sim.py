@@ -13,7 +13,8 @@ interpreter with the standard library, the simulator's imports, setup (scenario,
 ``Simulation``), the fluid with the metric periods (``FluidServer.advance``,
 ``Service.advance``, ``Simulation._consume``: what the bare loop computes, and the metric
 periods and latency it does not), the rest of the run loop (SimPy, the task lifecycle, the
-scheduler, the controller's observation, decision and record) and ``finish`` (the last
+scheduler, the controller's observation, decision and record, and the modules the run
+imports on first use, such as the policy registry) and ``finish`` (the last
 stretch, the result tables, the summary), each timed at its outermost call; then the medians,
 against 3x the bare loop's.
 
