@@ -16,7 +16,8 @@ periods and latency it does not), the rest of the run loop (SimPy, the task life
 scheduler, the controller's observation, decision and record, and the modules the run
 imports on first use, such as the policy registry) and ``finish`` (the last
 stretch, the result tables, the summary), each timed at its outermost call; then the medians,
-against 3x the bare loop's.
+against 3x the bare loop's, and how many of the run's rounds are quiet (no event since the
+round before, no scaling), in runs of how many rounds.
 
 ``--memory`` runs one simulation per duration in ``--memory-days`` (default 7, 30, 90 and 365
 days), each in a fresh process, and reports each process's peak resident memory (the child's
@@ -45,6 +46,7 @@ import sys
 import time
 import tracemalloc
 from pathlib import Path
+from typing import Any
 
 #: CPU seconds of this process before and after the simulator's imports (``--breakdown``).
 CPU_BEFORE_IMPORTS = time.process_time()
@@ -175,6 +177,32 @@ def breakdown_child(days: float) -> int:
     return 0
 
 
+def quiet_rounds(decisions: Any, events: Any) -> dict[str, float]:
+    """How many of a run's controller rounds are quiet: no event (lifecycle, scaling, fault)
+    since the round before, and no change of the desired count. Batching rounds could skip
+    the work of a quiet run of rounds but not its policy decisions, so the run lengths say
+    how much a batched loop would have to batch."""
+    import numpy as np  # here, not above: numpy counts among the simulator's imports
+
+    t = decisions["time_s"].to_numpy(dtype=float)
+    ev = np.sort(events["time_s"].to_numpy(dtype=float))
+    before = np.concatenate(([-np.inf], t[:-1]))
+    since = np.searchsorted(ev, t, side="right") - np.searchsorted(ev, before, side="right")
+    desired = decisions["desired"]
+    acting = (desired.notna() & (desired != decisions["desired_before"])).to_numpy()
+    quiet = (since == 0) & ~acting
+    edges = np.flatnonzero(np.concatenate(([True], ~quiet, [True])))
+    runs = np.diff(edges) - 1
+    runs = runs[runs > 0]
+    n = max(len(t), 1)
+    return {
+        "rounds": float(len(t)),
+        "quiet": float(quiet.sum()) / n,
+        "mean_run": float(runs.mean()) if len(runs) else 0.0,
+        "in_runs_of_5": float(runs[runs >= 5].sum()) / n,
+    }
+
+
 def breakdown_benchmark(days: float, repeat: int) -> None:
     """Fresh processes by part (:func:`breakdown_child`), alternating with the bare loop."""
     one_run(min(days, 1.0))  # the trace cache both read
@@ -195,6 +223,13 @@ def breakdown_benchmark(days: float, repeat: int) -> None:
     print(
         f"all but the fluid and metric periods: {rest:.2f} ({rest / bare:.2f}x the bare loop); "
         f"3x the bare loop: {3 * bare:.2f}"
+    )
+    result = run_simulation(Simulation(scenario(days)))  # once more, for its tables
+    q = quiet_rounds(result.decisions, result.events)
+    print(
+        f"quiet rounds (no event since the round before, no scaling): {q['quiet']:.1%} of "
+        f"{q['rounds']:,.0f}, in runs of {q['mean_run']:.2f} rounds on average; "
+        f"{q['in_runs_of_5']:.1%} of rounds in quiet runs of 5 or more"
     )
 
 

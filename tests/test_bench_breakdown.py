@@ -55,3 +55,25 @@ def test_a_failing_call_is_charged_and_leaves_the_timer_usable(bench) -> None:
         Failing().run()
     assert Failing().ok() == 1
     assert timer.seconds == {"setup": 1.0, "finish": 1.0}
+
+
+def test_quiet_rounds_counts_rounds_without_events_or_scaling(bench) -> None:
+    import pandas as pd
+
+    # rounds at 60, 120, ..., 600 s; events at 90 s (round 120) and 400 s (round 420); the
+    # round at 300 s scales out; so rounds 60, 180, 240, 360, 480, 540, 600 are quiet, in runs
+    # of 1, 2, 1 and 3 rounds
+    times = [60.0 * k for k in range(1, 11)]
+    decisions = pd.DataFrame(
+        {
+            "time_s": times,
+            "desired_before": [5] * 10,
+            "desired": [5, None, 5, 5, 6, 5, 5, 5, 5, 5],
+        }
+    )
+    events = pd.DataFrame({"time_s": [400.0, 90.0]})
+    q = bench.quiet_rounds(decisions, events)
+    assert q["rounds"] == 10
+    assert q["quiet"] == pytest.approx(0.7)
+    assert q["mean_run"] == pytest.approx(7 / 4)
+    assert q["in_runs_of_5"] == 0.0
