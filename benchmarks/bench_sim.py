@@ -304,6 +304,14 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--breakdown-child", type=float, default=None, help=argparse.SUPPRESS)
     ap.add_argument("--synthetic", action="store_true", help=argparse.SUPPRESS)
     args = ap.parse_args(argv)
+    if not args.days > 0:
+        ap.error(f"--days must be > 0, got {args.days:g}")
+    if args.repeat < 1:
+        ap.error(f"--repeat must be >= 1, got {args.repeat}")
+    if any(not d > 0 for d in args.memory_days):
+        ap.error(
+            f"--memory-days must all be > 0, got {' '.join(f'{d:g}' for d in args.memory_days)}"
+        )
     if args.child is not None:
         return child(args.child, args.synthetic)
     if args.breakdown_child is not None:

@@ -77,3 +77,19 @@ def test_quiet_rounds_counts_rounds_without_events_or_scaling(bench) -> None:
     assert q["quiet"] == pytest.approx(0.7)
     assert q["mean_run"] == pytest.approx(7 / 4)
     assert q["in_runs_of_5"] == 0.0
+
+
+@pytest.mark.parametrize(
+    ("argv", "message"),
+    [
+        (["--breakdown", "--days", "-1"], "--days must be > 0, got -1"),
+        (["--process", "--repeat", "0"], "--repeat must be >= 1, got 0"),
+        (["--memory", "--memory-days", "7", "0"], "--memory-days must all be > 0, got 7 0"),
+    ],
+)
+def test_bad_arguments_are_refused_in_one_line(bench, capsys, argv, message) -> None:
+    with pytest.raises(SystemExit) as exc:
+        bench.main(argv)
+    assert exc.value.code == 2
+    err = capsys.readouterr().err
+    assert message in err and "Traceback" not in err
